@@ -1,0 +1,662 @@
+"""Plan and run a pipeline: shards through stage segments, dataset stages, resume, accounting.
+
+A run is split into *shards* (the reader's units: files or byte/row ranges, fixed by the input
+and ``split_bytes`` alone). Consecutive row-level stages (annotators, filters, transforms) form
+a *segment* that runs shard by shard: read the shard's input, stream it batch by batch through
+the stages, write each stage's kept rows, rejects and quarantine for that shard. Dataset
+stages run between segments as map (keys per shard) -> grouped decide (per hash partition)
+-> apply (per shard). Every shard of every stage has a fingerprint that chains the input
+file, the reader config and each stage's config, so an unchanged shard is skipped on rerun,
+a changed stage reruns with what follows it, and output is byte-identical whatever the
+number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from dataforge import __version__, registry
+from dataforge.executor import Scheduling
+from dataforge.readers import Unit, get_reader
+from dataforge.readers.files import expand
+from dataforge.rundir import (
+    PartWriter,
+    atomic_write_bytes,
+    atomic_write_json,
+    clean_tmp,
+    part_path,
+    read_json,
+    remove_stale_parts,
+    reset_dir,
+    stage_dir,
+)
+from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN
+from dataforge.spec import PipelineSpec
+from dataforge.stage import DatasetStage, Resources, Stage, apply_drops
+
+READ = "read"
+
+
+def _h(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+@dataclass
+class PlannedStage:
+    """A stage placed in a run: its instance, folder, scheduling and chained fingerprint."""
+
+    index: int
+    name: str
+    stage: Stage | None  # None for the reader (index 0)
+    folder: Path
+    fingerprint: str
+    sched: Scheduling
+    batch_size: int
+    write_data: bool = True
+
+    @property
+    def is_dataset(self) -> bool:
+        """Whether this is a whole-dataset stage."""
+        return isinstance(self.stage, DatasetStage)
+
+    def unit_fp(self, unit: Unit) -> str:
+        """Fingerprint of this stage's output for one shard."""
+        return _h(self.fingerprint, unit.fingerprint)
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, picklable so workers get it once per task."""
+
+    spec: PipelineSpec
+    run_dir: Path
+    units: list[Unit]
+    stages: list[PlannedStage]  # stages[0] is the reader
+    compression: str = "zstd"
+
+    def segments(self) -> list[tuple[int, int]]:
+        """Runs of consecutive row-level stages as (first, last) indices; dataset stages alone."""
+        segs: list[tuple[int, int]] = []
+        i = 1
+        n = len(self.stages)
+        if n == 1:
+            return [(0, 0)]
+        while i < n:
+            if self.stages[i].is_dataset:
+                segs.append((i, i))
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and not self.stages[j + 1].is_dataset and _same_place(self.stages[i], self.stages[j + 1]):
+                j += 1
+            segs.append((i, j))
+            i = j + 1
+        return segs
+
+
+def _same_place(a: PlannedStage, b: PlannedStage) -> bool:
+    """Whether two stages can share a worker (both GPU or both CPU)."""
+    return (a.sched.gpus > 0) == (b.sched.gpus > 0)
+
+
+def make_plan(spec: PipelineSpec, run_dir: str | Path) -> Plan:
+    """Resolve stages, expand inputs into shards, chain fingerprints. Reads no document."""
+    run_dir = Path(run_dir).resolve()
+    reader_cls = get_reader(spec.input.format)
+    reader = reader_cls(spec.input)
+    files = expand(spec.input.paths, reader_cls.extensions)
+    units = reader.plan(files)
+    input_cfg = json.dumps(spec.input.model_dump(mode="json", exclude={"paths"}), sort_keys=True)
+    all_units = _h(*[u.fingerprint for u in units])
+    chain = _h("dataforge-read-v1", input_cfg)
+    stages = [
+        PlannedStage(0, READ, None, stage_dir(run_dir, 0, READ), chain, Scheduling(), spec.input.batch_rows)
+    ]
+    for i, st in enumerate(spec.stages, start=1):
+        cls = registry.get(st.stage)
+        inst = cls(st.params)
+        res: Resources = st.resources or cls.resources
+        sched = Scheduling(
+            cpus=res.cpus, gpus=res.gpus, memory_gb=res.memory_gb,
+            workers=st.workers or spec.workers or cls.workers,
+            actors=cls.stateful or res.gpus > 0,
+        )
+        chain = _h(chain, inst.config_hash(), str(spec.seed))
+        if issubclass(cls, DatasetStage):
+            chain = _h(chain, all_units)  # a global stage's output depends on every shard
+        label = st.id or st.stage
+        stages.append(PlannedStage(i, st.stage, inst, stage_dir(run_dir, i, label), chain, sched,
+                                   st.batch_size or cls.batch_size))
+    # The reader's rows are only written when something reads them from disk.
+    stages[0].write_data = len(stages) == 1 or stages[1].is_dataset
+    return Plan(spec, run_dir, units, stages, spec.output.compression)
+
+
+# --------------------------------------------------------------------------------------------
+# Shard work (runs on workers)
+# --------------------------------------------------------------------------------------------
+
+
+def is_done(ps: PlannedStage, unit: Unit) -> dict[str, Any] | None:
+    """The shard's stats if this stage already produced it with the current fingerprint."""
+    stats = read_json(part_path(ps.folder, "stats", unit.index, ".json"))
+    if stats and stats.get("fingerprint") == ps.unit_fp(unit):
+        if not ps.write_data or part_path(ps.folder, "data", unit.index).exists():
+            return stats
+    return None
+
+
+def rebatch(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """Re-cut a stream of tables into tables of exactly ``size`` rows (the last may be shorter)."""
+    pending: list[pa.Table] = []
+    have = 0
+    schema = None
+    for t in tables:
+        schema = schema or t.schema
+        if t.num_rows == 0:
+            continue
+        pending.append(t)
+        have += t.num_rows
+        while have >= size:
+            merged = pa.concat_tables(pending, promote_options="permissive") if len(pending) > 1 else pending[0]
+            yield merged.slice(0, size)
+            rest = merged.slice(size)
+            pending = [rest] if rest.num_rows else []
+            have = rest.num_rows
+    if have:
+        yield pa.concat_tables(pending, promote_options="permissive") if len(pending) > 1 else pending[0]
+    elif schema is not None:
+        yield schema.empty_table()  # stages see an empty batch, so empty shards keep their schema
+
+
+class StageSink:
+    """Collects one stage's outputs and counts for one shard."""
+
+    def __init__(self, ps: PlannedStage, unit: Unit, compression: str) -> None:
+        self.ps = ps
+        self.unit = unit
+        self.data = PartWriter(part_path(ps.folder, "data", unit.index), compression, always=True)
+        self.rejects = PartWriter(part_path(ps.folder, "rejects", unit.index), compression)
+        self.quarantine = PartWriter(part_path(ps.folder, "quarantine", unit.index), compression)
+        self.rows_in = self.rows_out = self.created = 0
+        self.dropped: dict[str, int] = {}
+        self.quarantined: dict[str, int] = {}
+        self.seconds = 0.0
+
+    def add(self, kept: pa.Table, dropped: pa.Table | None, quarantined: pa.Table | None, rows_in: int, created: int = 0) -> None:
+        """Record one batch's outcome."""
+        self.rows_in += rows_in
+        self.rows_out += kept.num_rows
+        self.created += created
+        if self.ps.write_data:
+            self.data.write(kept)
+        for table, counts, writer in ((dropped, self.dropped, self.rejects), (quarantined, self.quarantined, self.quarantine)):
+            if table is None or table.num_rows == 0:
+                continue
+            writer.write(table)
+            for reason, n in _count(table.column(REASON_COLUMN)).items():
+                counts[reason] = counts.get(reason, 0) + n
+
+    def commit(self, versions: dict[str, str]) -> dict[str, Any]:
+        """Rename outputs into place, then the stats file that marks the shard done."""
+        if self.ps.write_data:
+            self.data.commit()
+        self.rejects.commit()
+        self.quarantine.commit()
+        stats = {
+            "unit": self.unit.index,
+            "fingerprint": self.ps.unit_fp(self.unit),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "created": self.created,
+            "dropped": dict(sorted(self.dropped.items())),
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "seconds": round(self.seconds, 4),
+            "versions": versions,
+        }
+        atomic_write_json(part_path(self.ps.folder, "stats", self.unit.index, ".json"), stats)
+        return stats
+
+    def abort(self) -> None:
+        """Remove temporary files."""
+        for w in (self.data, self.rejects, self.quarantine):
+            w.abort()
+
+
+def _count(col: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    vc = col.value_counts()
+    return {str(v["values"]): int(v["counts"]) for v in vc.to_pylist()}
+
+
+def read_part(ps: PlannedStage, unit: Unit, batch_rows: int) -> Iterator[pa.Table]:
+    """Stream a finished stage's kept rows for one shard."""
+    path = part_path(ps.folder, "data", unit.index)
+    pf = pq.ParquetFile(path)
+    empty = True
+    for rb in pf.iter_batches(batch_size=batch_rows):
+        empty = False
+        yield pa.Table.from_batches([rb])
+    if empty:
+        yield pf.schema_arrow.empty_table()
+
+
+def run_segment_unit(plan: Plan, first: int, last: int, unit: Unit) -> dict[str, Any]:
+    """Bring stages first..last up to date for one shard; return {stage index: stats}."""
+    stages = plan.stages
+    out: dict[str, Any] = {}
+    done_upto = first - 1
+    for i in range(last, first - 1, -1):
+        if is_done(stages[i], unit):
+            done_upto = i
+            break
+    for i in range(first, done_upto + 1):
+        out[str(i)] = is_done(stages[i], unit)
+    if done_upto == last:
+        return out
+    start = done_upto + 1
+    if start == 1 and not stages[0].write_data:
+        start = 0  # the reader's rows are not kept on disk: read the input again
+    sinks: list[StageSink] = []
+    try:
+        if start == 0:
+            src = _read_source(plan, unit, stages[0], sinks)
+            start = 1
+        else:
+            src = read_part(stages[start - 1], unit, stages[start].batch_size)
+        for i in range(start, last + 1):
+            src = _apply_stage(stages[i], unit, rebatch(src, stages[i].batch_size), sinks, plan.compression)
+        for _ in src:
+            pass
+        for sink in sinks:
+            st = sink.ps.stage
+            out[str(sink.ps.index)] = sink.commit(st.versions() if st is not None else {})
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    return out
+
+
+def _read_source(plan: Plan, unit: Unit, ps: PlannedStage, sinks: list[StageSink]) -> Iterator[pa.Table]:
+    sink = StageSink(ps, unit, plan.compression)
+    sinks.append(sink)
+    reader = get_reader(plan.spec.input.format)(plan.spec.input)
+    t0 = time.perf_counter()
+    for rb in reader.read(unit):
+        sink.add(rb.documents, None, rb.quarantined, rb.seen)
+        sink.seconds += time.perf_counter() - t0
+        yield rb.documents
+        t0 = time.perf_counter()
+    sink.seconds += time.perf_counter() - t0
+
+
+def _apply_stage(ps: PlannedStage, unit: Unit, batches: Iterator[pa.Table], sinks: list[StageSink], compression: str) -> Iterator[pa.Table]:
+    sink = StageSink(ps, unit, compression)
+    sinks.append(sink)
+    stage = ps.stage
+    assert stage is not None
+    for batch in batches:
+        t0 = time.perf_counter()
+        res = stage(batch)
+        sink.add(res.kept, res.dropped, res.quarantined, batch.num_rows, res.created)
+        sink.seconds += time.perf_counter() - t0
+        yield res.kept
+
+
+# -- dataset stages ----------------------------------------------------------------------------
+
+
+def keys_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
+    """Map phase of a dataset stage: write one shard's key rows, one row group per hash partition."""
+    ps = plan.stages[index]
+    stage = ps.stage
+    assert isinstance(stage, DatasetStage)
+    stage.ensure_setup()
+    parts: list[pa.Table] = []
+    for batch in rebatch(read_part(plan.stages[index - 1], unit, ps.batch_size), ps.batch_size):
+        if batch.num_rows:
+            keys = stage.keys(batch)
+            parts.append(keys)
+    path = part_path(ps.folder, "keys", unit.index)
+    rows = 0
+    groups: dict[str, int] = {}
+    if parts:
+        import pyarrow.compute as pc
+
+        import numpy as np
+        import pyarrow.compute as pc
+
+        table = pa.concat_tables(parts, promote_options="permissive")
+        table = table.append_column("_unit", pa.array(np.full(table.num_rows, unit.index, dtype=np.int32)))
+        part = np.asarray(table.column("key").to_numpy(), dtype=np.uint64) % np.uint64(stage.partitions)
+        table = table.append_column("_part", pa.array(part.astype(np.int32)))
+        table = table.sort_by([("_part", "ascending"), ("id", "ascending")])
+        rows = table.num_rows
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name("." + path.name + ".tmp")
+        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as w:
+            for p in range(stage.partitions):
+                sel = table.filter(pc.equal(table.column("_part"), p))
+                if sel.num_rows:
+                    groups[str(p)] = len(groups)
+                    w.write_table(sel, row_group_size=sel.num_rows)
+        os.replace(tmp, path)
+    atomic_write_json(path.with_suffix(".json"), {"rows": rows, "groups": groups, "fingerprint": ps.unit_fp(unit)})
+    return {"unit": unit.index, "rows": rows}
+
+
+def decide_partition(plan: Plan, index: int, p: int) -> dict[str, Any]:
+    """Grouped phase: gather partition ``p`` of every shard's keys and decide what to drop."""
+    ps = plan.stages[index]
+    stage = ps.stage
+    assert isinstance(stage, DatasetStage)
+    stage.ensure_setup()
+    tables = []
+    for unit in plan.units:
+        meta = read_json(part_path(ps.folder, "keys", unit.index, ".json")) or {}
+        g = (meta.get("groups") or {}).get(str(p))
+        if g is None:
+            continue
+        tables.append(pq.ParquetFile(part_path(ps.folder, "keys", unit.index)).read_row_group(g))
+    path = ps.folder / "decisions" / f"p-{p:04d}.parquet"
+    if tables:
+        keys = pa.concat_tables(tables, promote_options="permissive")
+        drops = stage.decide(keys)
+        unit_of = dict(zip(keys.column("id").to_pylist(), keys.column("_unit").to_pylist()))
+        drops = drops.append_column("_unit", pa.array([unit_of[i] for i in drops.column("id").to_pylist()], pa.int32()))
+        drops = drops.sort_by([("_unit", "ascending"), ("id", "ascending")])
+    else:
+        drops = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
+                          "detail": pa.array([], pa.string()), "_unit": pa.array([], pa.int32())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    pq.write_table(drops, tmp, row_group_size=4096)
+    os.replace(tmp, path)
+    return {"partition": p, "drops": drops.num_rows}
+
+
+def apply_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
+    """Apply phase: drop the decided rows from one shard."""
+    ps = plan.stages[index]
+    prev = is_done(ps, unit)
+    if prev:
+        return {str(index): prev}
+    dataset = pads.dataset(str(ps.folder / "decisions"), format="parquet")
+    drops = dataset.to_table(filter=pads.field("_unit") == unit.index, columns=["id", "reason", "detail"])
+    sink = StageSink(ps, unit, plan.compression)
+    try:
+        for batch in read_part(plan.stages[index - 1], unit, ps.batch_size):
+            t0 = time.perf_counter()
+            res = apply_drops(batch, drops)
+            sink.add(res.kept, res.dropped, None, batch.num_rows)
+            sink.seconds += time.perf_counter() - t0
+        return {str(index): sink.commit(ps.stage.versions() if ps.stage else {})}
+    except BaseException:
+        sink.abort()
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """What a run did: the summary and where it lives."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    executed_units: dict[int, int] = field(default_factory=dict)  # stage index -> shards computed
+
+
+class _Job:
+    """Picklable shard function for executors."""
+
+    def __init__(self, plan: Plan, kind: str, index: int, last: int = 0) -> None:
+        self.plan, self.kind, self.index, self.last = plan, kind, index, last
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self.kind == "segment":
+            return run_segment_unit(self.plan, self.index, self.last, self.plan.units[item["unit"]])
+        if self.kind == "keys":
+            return keys_unit(self.plan, self.index, self.plan.units[item["unit"]])
+        if self.kind == "decide":
+            return decide_partition(self.plan, self.index, item["partition"])
+        if self.kind == "apply":
+            return apply_unit(self.plan, self.index, self.plan.units[item["unit"]])
+        raise ValueError(self.kind)
+
+
+def run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
+    """Run a planned pipeline on an executor; returns the summary (also written to summary.json)."""
+    run_dir = plan.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clean_tmp(run_dir)
+    t_start = time.time()
+    atomic_write_bytes(run_dir / "pipeline.json", (json.dumps(plan.spec.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode())
+    for ps in plan.stages:
+        remove_stale_parts(ps.folder, len(plan.units))
+    executed: dict[int, int] = {}
+    walls: dict[int, float] = {}
+    progress = progress or _NullProgress()
+    for first, last in plan.segments():
+        t0 = time.perf_counter()
+        if plan.stages[first].is_dataset:
+            executed[first] = _run_dataset_stage(plan, executor, first, progress)
+        else:
+            todo = [u for u in plan.units if not is_done(plan.stages[last], u)]
+            group = plan.stages[first:last + 1] if first > 0 else plan.stages[:1]
+            sched = _merge_sched([ps.sched for ps in group])
+            label = " → ".join(ps.name for ps in group)
+            task = progress.start(label, len(plan.units), len(plan.units) - len(todo))
+            job = _Job(plan, "segment", first, last)
+            for stats in executor.map(job, [{"unit": u.index} for u in todo], sched):
+                progress.advance(task, sum(s.get("rows_in", 0) for s in stats.values() if s) and 1)
+            for i in range(max(first, 0), last + 1):
+                executed[i] = len(todo)
+            progress.finish(task)
+        walls[first] = time.perf_counter() - t0
+    summary = summarize(plan, executed, walls, time.time() - t_start)
+    publish(plan)
+    atomic_write_json(run_dir / "summary.json", summary)
+    return RunResult(run_dir, summary, executed)
+
+
+def _merge_sched(scheds: list[Scheduling]) -> Scheduling:
+    workers = [s.workers for s in scheds if s.workers]
+    mems = [s.memory_gb for s in scheds if s.memory_gb]
+    return Scheduling(
+        cpus=max(s.cpus for s in scheds), gpus=max(s.gpus for s in scheds),
+        memory_gb=max(mems) if mems else None, workers=min(workers) if workers else None,
+        actors=any(s.actors for s in scheds),
+    )
+
+
+def _run_dataset_stage(plan: Plan, executor: Any, index: int, progress: Any) -> int:
+    ps = plan.stages[index]
+    stage = ps.stage
+    assert isinstance(stage, DatasetStage)
+    todo = [u for u in plan.units if not is_done(ps, u)]
+    if not todo:
+        return 0
+    marker = ps.folder / "decisions" / "_DONE.json"
+    decided = read_json(marker)
+    if not decided or decided.get("fingerprint") != ps.fingerprint:
+        for kind in ("keys", "decisions"):
+            reset_dir(ps.folder / kind)
+        sched = Scheduling(cpus=ps.sched.cpus, workers=ps.sched.workers, actors=False)
+        task = progress.start(f"{ps.name}: keys", len(plan.units))
+        for _ in executor.map(_Job(plan, "keys", index), [{"unit": u.index} for u in plan.units], sched):
+            progress.advance(task)
+        progress.finish(task)
+        task = progress.start(f"{ps.name}: group", stage.partitions)
+        for _ in executor.map(_Job(plan, "decide", index), [{"partition": p} for p in range(stage.partitions)], sched):
+            progress.advance(task)
+        progress.finish(task)
+        atomic_write_json(marker, {"fingerprint": ps.fingerprint})
+    task = progress.start(f"{ps.name}: apply", len(plan.units), len(plan.units) - len(todo))
+    for _ in executor.map(_Job(plan, "apply", index), [{"unit": u.index} for u in todo], Scheduling(cpus=1, workers=ps.sched.workers)):
+        progress.advance(task)
+    progress.finish(task)
+    return len(todo)
+
+
+class _NullProgress:
+    def start(self, label: str, total: int, done: int = 0) -> int:
+        return 0
+
+    def advance(self, task: int, n: int = 1) -> None:
+        pass
+
+    def finish(self, task: int) -> None:
+        pass
+
+
+def summarize(plan: Plan, executed: dict[int, int], walls: dict[int, float], wall: float) -> dict[str, Any]:
+    """Aggregate shard stats into per-stage manifests and the run summary; check the books balance."""
+    stages_out = []
+    for ps in plan.stages:
+        agg: dict[str, Any] = {"rows_in": 0, "rows_out": 0, "created": 0, "dropped": {}, "quarantined": {}, "seconds": 0.0}
+        versions: dict[str, str] = {}
+        for u in plan.units:
+            s = read_json(part_path(ps.folder, "stats", u.index, ".json"))
+            if s is None:
+                if ps.index == 0 and not ps.write_data and plan.stages[1:]:
+                    continue
+                raise RuntimeError(f"stage {ps.name}: shard {u.index} has no stats after the run; rerun to resume")
+            for k in ("rows_in", "rows_out", "created"):
+                agg[k] += s[k]
+            agg["seconds"] += s.get("seconds", 0.0)
+            for k in ("dropped", "quarantined"):
+                for r, n in s[k].items():
+                    agg[k][r] = agg[k].get(r, 0) + n
+            versions.update(s.get("versions") or {})
+        agg["dropped"] = dict(sorted(agg["dropped"].items()))
+        agg["quarantined"] = dict(sorted(agg["quarantined"].items()))
+        agg["seconds"] = round(agg["seconds"], 3)
+        balanced = agg["rows_in"] + agg["created"] == agg["rows_out"] + sum(agg["dropped"].values()) + sum(agg["quarantined"].values())
+        entry = {"index": ps.index, "stage": ps.name, "folder": ps.folder.name, **agg, "balanced": balanced,
+                 "shards_computed": executed.get(ps.index, 0), "shards": len(plan.units)}
+        stages_out.append(entry)
+        manifest = {
+            "stage": ps.name,
+            "index": ps.index,
+            "kind": ps.stage.kind if ps.stage else "reader",
+            "params": ps.stage.params.model_dump(mode="json") if ps.stage else plan.spec.input.model_dump(mode="json"),
+            "config_hash": ps.stage.config_hash() if ps.stage else ps.fingerprint,
+            "fingerprint": ps.fingerprint,
+            "inputs": [{"unit": u.index, "file": u.relpath, "start": u.start, "end": u.end, "size": u.size,
+                        "mtime_ns": u.mtime_ns, "fingerprint": ps.unit_fp(u)} for u in plan.units] if ps.index == 0 else
+                      {"stage": plan.stages[ps.index - 1].folder.name, "shards": len(plan.units)},
+            "counts": {k: agg[k] for k in ("rows_in", "rows_out", "created", "dropped", "quarantined")},
+            "seconds_cpu": agg["seconds"],
+            "seconds_wall_last_run": round(walls.get(ps.index, 0.0), 3),
+            "versions": {**library_versions(), **versions},
+        }
+        atomic_write_json(ps.folder / "manifest.json", manifest)
+    first, last = stages_out[0], stages_out[-1]
+    dropped_total: dict[str, int] = {}
+    quarantined_total: dict[str, int] = {}
+    created = 0
+    for s in stages_out:
+        created += s["created"]
+        for r, n in s["dropped"].items():
+            key = f"{s['stage']}.{r}"
+            dropped_total[key] = dropped_total.get(key, 0) + n
+        for r, n in s["quarantined"].items():
+            key = f"{s['stage']}.{r}"
+            quarantined_total[key] = quarantined_total.get(key, 0) + n
+    totals = {
+        "input": first["rows_in"],
+        "kept": last["rows_out"],
+        "created": created,
+        "dropped": sum(dropped_total.values()),
+        "quarantined": sum(quarantined_total.values()),
+    }
+    totals["balanced"] = totals["input"] + totals["created"] == totals["kept"] + totals["dropped"] + totals["quarantined"] and all(
+        s["balanced"] for s in stages_out)
+    return {
+        "pipeline": plan.spec.name,
+        "dataforge": __version__,
+        "run_dir": str(plan.run_dir),
+        "output": plan.spec.output.path,
+        "shards": len(plan.units),
+        "wall_seconds": round(wall, 3),
+        "stages": stages_out,
+        "totals": totals,
+        "dropped": dict(sorted(dropped_total.items())),
+        "quarantined": dict(sorted(quarantined_total.items())),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the engine and the libraries that shape output bytes."""
+    import pyarrow
+
+    out = {"dataforge": __version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}
+    try:
+        from importlib.metadata import version
+
+        out["ray"] = version("ray")
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def publish(plan: Plan) -> None:
+    """Expose the last stage's kept shards at ``output.path`` (hard links where possible) with a manifest."""
+    last = plan.stages[-1]
+    out = Path(plan.spec.output.path)
+    if "://" in plan.spec.output.path:
+        _publish_remote(plan)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    wanted = set()
+    for u in plan.units:
+        src = part_path(last.folder, "data", u.index)
+        dst = out / src.name
+        wanted.add(dst.name)
+        tmp = dst.with_name("." + dst.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        meta = pq.read_metadata(dst)
+        files.append({"file": dst.name, "rows": meta.num_rows, "bytes": dst.stat().st_size})
+    for stale in out.glob("part-*.parquet"):
+        if stale.name not in wanted:
+            stale.unlink()
+    atomic_write_json(out / "_dataforge.json", {
+        "pipeline": plan.spec.name, "run_dir": str(plan.run_dir), "stage": last.name,
+        "fingerprint": last.fingerprint, "files": files, "rows": sum(f["rows"] for f in files),
+    })
+
+
+def _publish_remote(plan: Plan) -> None:
+    from dataforge.readers.files import filesystem
+
+    last = plan.stages[-1]
+    fs, base = filesystem(plan.spec.output.path)
+    fs.create_dir(base, recursive=True)
+    for u in plan.units:
+        src = part_path(last.folder, "data", u.index)
+        with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}") as dst:
+            while chunk := fh.read(1 << 24):
+                dst.write(chunk)

@@ -1,0 +1,35 @@
+"""Read and print run summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of a finished run?")
+    return json.loads(path.read_text())
+
+
+def print_summary(summary: dict[str, Any], console: Any) -> None:
+    """Per-stage funnel with drop and quarantine reasons, and the totals."""
+    from rich.table import Table
+
+    table = Table(title=f"{summary['pipeline']}: {summary['shards']} shard(s)")
+    for col in ("#", "stage", "in", "out", "dropped", "quarantined", "reasons", "cpu s"):
+        table.add_column(col, justify="right" if col in ("in", "out", "dropped", "quarantined", "cpu s") else "left")
+    for s in summary["stages"]:
+        reasons = [f"{r}={n}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1])]
+        reasons += [f"[red]{r}={n}[/]" for r, n in sorted(s["quarantined"].items(), key=lambda kv: -kv[1])]
+        table.add_row(str(s["index"]), s["stage"], f"{s['rows_in']:,}", f"{s['rows_out']:,}",
+                      f"{sum(s['dropped'].values()):,}", f"{sum(s['quarantined'].values()):,}",
+                      ", ".join(reasons[:6]) + (" …" if len(reasons) > 6 else ""), f"{s['seconds']:.1f}")
+    console.print(table)
+    t = summary["totals"]
+    ok = "[green]balanced[/]" if t["balanced"] else "[red]NOT balanced[/]"
+    console.print(f"input {t['input']:,} = kept {t['kept']:,} + dropped {t['dropped']:,} + quarantined "
+                  f"{t['quarantined']:,}" + (f" - created {t['created']:,}" if t["created"] else "") + f": {ok}")

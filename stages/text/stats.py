@@ -1,0 +1,34 @@
+"""Basic text statistics as columns."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataforge.stage import Annotator
+
+
+class TextStats(Annotator):
+    """Annotate each document with ``n_chars``, ``n_bytes``, ``n_words`` and ``n_lines`` (vectorised; words split on whitespace)."""
+
+    name = "text_stats_v1"
+    batch_size = 8192
+
+    def annotate(self, batch: pa.Table) -> pa.Table:
+        """Add the four count columns."""
+        n = batch.num_rows
+        if "text" in batch.column_names and n:
+            text = pc.fill_null(batch.column("text"), "")
+            chars = pc.utf8_length(text)
+            nbytes = pc.binary_length(text)
+            words = pc.list_value_length(pc.utf8_split_whitespace(text))
+            lines = pc.add(pc.count_substring(text, "\n"), pc.cast(pc.greater(chars, 0), pa.int32()))
+        else:
+            chars = nbytes = words = lines = pa.array([0] * n, pa.int32())
+        for name, col in (("n_chars", chars), ("n_bytes", nbytes), ("n_words", words), ("n_lines", lines)):
+            col = pc.cast(col, pa.int64())
+            if name in batch.column_names:
+                batch = batch.set_column(batch.column_names.index(name), name, col)
+            else:
+                batch = batch.append_column(name, col)
+        return batch
