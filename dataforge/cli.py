@@ -148,6 +148,14 @@ def cmd_sample_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Modules that add subcommands: each has ``register(subparsers)``. Missing ones are skipped.
+COMMAND_MODULES: tuple[str, ...] = (
+    "dataforge.commands.train_quality",
+    "dataforge.commands.report",
+    "dataforge.commands.decontaminate",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
     ap = argparse.ArgumentParser(prog="dataforge", description="Deterministic, accounted pre-training data pipelines on Ray.")
@@ -188,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output .jsonl.gz file")
     p.add_argument("--docs", type=int, default=3000)
     p.set_defaults(fn=cmd_sample_corpus)
+
+    import importlib
+    import importlib.util
+
+    for module in COMMAND_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(module).register(sub)
     return ap
 
 

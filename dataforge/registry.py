@@ -1,7 +1,7 @@
 """The stage registry: versioned names resolved to classes by lazy import.
 
 The engine never imports stage modules directly. Built-in stages are listed in
-``dataforge.stages.INDEX`` (name -> "module:Class"); third-party packages add theirs through the
+the ``INDEX`` dict of each family package under ``dataforge.stages`` (name -> "module:Class"); third-party packages add theirs through the
 ``dataforge.stages`` entry-point group with the same "module:Class" form.
 """
 
@@ -28,9 +28,9 @@ class UnknownStage(KeyError):
 @lru_cache(maxsize=1)
 def index() -> dict[str, str]:
     """All registered names mapped to their "module:Class" targets."""
-    from dataforge.stages import INDEX  # the built-in index is plain data, cheap to import
+    from dataforge.stages import build_index  # the family indexes are plain data, cheap to import
 
-    names = dict(INDEX)
+    names = build_index()
     for ep in entry_points(group="dataforge.stages"):
         names.setdefault(ep.name, ep.value)
     return names

@@ -198,9 +198,17 @@ class Annotator(Stage):
 
 
 class Filter(Stage):
-    """Returns, per row, a reason to drop it or null to keep it; the engine does the rest."""
+    """Returns, per row, a reason to drop it or null to keep it; the engine does the rest.
+
+    A filter may also override ``annotate`` to add the signal columns its decision uses
+    (e.g. language and score); kept rows carry them, so a later stage can re-threshold.
+    """
 
     kind = "filter"
+
+    def annotate(self, batch: pa.Table) -> pa.Table:
+        """Columns to add before deciding (default: none). Same rows, same order."""
+        return batch
 
     def reasons(self, batch: pa.Table) -> pa.Array | list[str | None] | tuple[Any, Any]:
         """Per row: a drop reason (short snake_case) or None to keep; optionally (reasons, details)."""
@@ -208,6 +216,10 @@ class Filter(Stage):
 
     def process(self, batch: pa.Table) -> BatchResult:
         """Split the batch into kept rows and dropped rows with their reason and detail."""
+        annotated = self.annotate(batch)
+        if annotated.num_rows != batch.num_rows:
+            raise StageError(f"filter {self.name!r} annotate() changed the row count")
+        batch = annotated
         out = self.reasons(batch)
         details: Any = None
         if isinstance(out, tuple):

@@ -1,17 +1,28 @@
-"""Built-in stages, one family per folder. INDEX maps each versioned name to "module:Class".
+"""Built-in stages, one family per folder.
 
-The engine resolves names through this index lazily, so listing stages imports nothing heavy.
+Each family's ``__init__.py`` holds a plain ``INDEX`` dict (versioned name -> "module:Class")
+and imports nothing heavy, so the engine can list and resolve stages lazily.
 """
 
-INDEX: dict[str, str] = {
-    # text/
-    "normalize_text_v1": "dataforge.stages.text.normalize:NormalizeText",
-    "text_stats_v1": "dataforge.stages.text.stats:TextStats",
-    # filters/
-    "length_filter_v1": "dataforge.stages.filters.length:LengthFilter",
-    "sample_v1": "dataforge.stages.filters.sample:Sample",
-    # dedup/
-    "exact_dedup_v1": "dataforge.stages.dedup.exact:ExactDedup",
-    # misc
-    "passthrough_v1": "dataforge.stages.text.passthrough:PassThrough",
-}
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+FAMILIES: tuple[str, ...] = (
+    "text", "filters", "dedup", "extract", "language", "quality", "decontam", "mix", "tokenize", "synth",
+)
+
+
+def build_index() -> dict[str, str]:
+    """Merge the families' indexes (families not present in this checkout are skipped)."""
+    index: dict[str, str] = {}
+    for family in FAMILIES:
+        name = f"{__name__}.{family}"
+        if importlib.util.find_spec(name) is None:
+            continue
+        for stage, target in importlib.import_module(name).INDEX.items():
+            if stage in index:
+                raise RuntimeError(f"stage name {stage!r} is registered twice ({index[stage]} and {target})")
+            index[stage] = target
+    return index

@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv from nothing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DATA    := data/sample.jsonl.gz
+
+.PHONY: demo test env clean bench
+
+$(STAMP): pyproject.toml setup.py Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[all,test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dataforge sample-corpus $(DATA)
+	$(BIN)/dataforge run pipelines/quickstart.yaml --set DATA=$(DATA) --set OUT=out --run-dir runs/quickstart
+	$(BIN)/dataforge stats runs/quickstart
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs out data *.egg-info

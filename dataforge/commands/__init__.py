@@ -1,0 +1,1 @@
+"""Optional subcommands of the dataforge CLI, one module each with register(subparsers)."""
