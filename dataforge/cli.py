@@ -14,7 +14,10 @@ from typing import Any
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False, highlight=False)
+    console = Console(stderr=False, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # logs and pipes get whole stage names and reasons
+    return console
 
 
 def _load(args: argparse.Namespace):

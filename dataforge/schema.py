@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 #: Columns every document batch has. Stages add columns after these and pass unknown ones through.
 CORE_SCHEMA = pa.schema(
     [
-        pa.field("id", pa.string(), nullable=False),
+        pa.field("id", pa.string()),  # never null in practice; nullable so every table shares one schema
         pa.field("text", pa.string()),
         pa.field("source", pa.string()),
         pa.field("url", pa.string()),

@@ -168,7 +168,9 @@ def explain(err: ValidationError, model: type[BaseModel], prefix: str = "") -> l
     problems = []
     for e in err.errors():
         loc = tuple(e["loc"])
-        where = prefix + _loc(loc) if not prefix else prefix + ("." + _loc(loc) if loc else "")
+        where = _loc(loc)
+        if prefix:
+            where = prefix + (("" if where.startswith("[") else ".") + where if where else "")
         if e["type"] == "extra_forbidden":
             owner = _model_at(model, loc)
             valid = sorted(owner.model_fields) if owner else []

@@ -68,6 +68,8 @@ class Stage:
     batch_size: ClassVar[int] = 1024
     workers: ClassVar[int | None] = None  # None: as many as the cluster's CPUs allow
     stateful: ClassVar[bool] = False  # True: run on an actor pool so setup() happens once per actor
+    #: Parameters that make a working instance, for docs and the contract test (stages with required params).
+    example: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Validate and store the parameters; load nothing heavy here."""

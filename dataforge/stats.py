@@ -21,13 +21,15 @@ def print_summary(summary: dict[str, Any], console: Any) -> None:
 
     table = Table(title=f"{summary['pipeline']}: {summary['shards']} shard(s)")
     for col in ("#", "stage", "in", "out", "dropped", "quarantined", "reasons", "cpu s"):
-        table.add_column(col, justify="right" if col in ("in", "out", "dropped", "quarantined", "cpu s") else "left")
+        table.add_column(col, justify="right" if col in ("in", "out", "dropped", "quarantined", "cpu s") else "left",
+                         no_wrap=col in ("stage", "in", "out"))
     for s in summary["stages"]:
         reasons = [f"{r}={n}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1])]
         reasons += [f"[red]{r}={n}[/]" for r, n in sorted(s["quarantined"].items(), key=lambda kv: -kv[1])]
         table.add_row(str(s["index"]), s["stage"], f"{s['rows_in']:,}", f"{s['rows_out']:,}",
                       f"{sum(s['dropped'].values()):,}", f"{sum(s['quarantined'].values()):,}",
-                      ", ".join(reasons[:6]) + (" …" if len(reasons) > 6 else ""), f"{s['seconds']:.1f}")
+                      "\n".join(reasons[:8]) + (f"\n… {len(reasons) - 8} more" if len(reasons) > 8 else ""),
+                      f"{s['seconds']:.1f}")
     console.print(table)
     t = summary["totals"]
     ok = "[green]balanced[/]" if t["balanced"] else "[red]NOT balanced[/]"

@@ -79,20 +79,27 @@ class JsonlReader(Reader):
                         break
                 buf = carry + chunk if carry else chunk
                 cut = buf.rfind(b"\n")
-                if cut < 0:
-                    if len(buf) > max_line:
-                        skip_from, carry = pos, b""
-                        pos += len(buf)
-                    else:
-                        carry = buf
+                complete, carry = (buf[: cut + 1], buf[cut + 1 :]) if cut >= 0 else (b"", buf)
+                if len(carry) > max_line:  # an unfinished line already too long: skip it, never hold it whole
+                    skip_from = pos + len(complete)
+                    pos_after = skip_from + len(carry)
+                    carry = b""
+                else:
+                    pos_after = None
+                if not complete:
+                    if pos_after is not None:
+                        pos = pos_after
+                        if limit is not None and skip_from is not None and skip_from >= limit:
+                            break
                     continue
-                complete, carry = buf[: cut + 1], buf[cut + 1 :]
                 stop = False
                 for batch, whole in self._parse_ranged(unit, complete, pos, limit):
                     yield batch
                     stop = stop or not whole
-                pos += len(complete)
-                if stop or (limit is not None and pos >= limit):
+                pos = pos_after if pos_after is not None else pos + len(complete)
+                if skip_from is not None and limit is not None and skip_from >= limit:
+                    break  # the over-long line belongs to the next unit
+                if skip_from is None and (stop or (limit is not None and pos >= limit)):
                     break
 
     def _too_long(self, unit: Unit, offset: int) -> ReadBatch:
@@ -197,6 +204,8 @@ class JsonlReader(Reader):
         id_list = ids.to_pylist()
         for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
             line = data[s:e]
+            if not line.strip():
+                continue  # a whitespace-only line is not a record
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -51,7 +51,7 @@ class LengthFilter(Filter):
         if p.max_chars is not None:
             checks.append((pc.greater(chars, p.max_chars), "too_long_chars"))
         if p.min_words is not None or p.max_words is not None:
-            words = pc.list_value_length(pc.utf8_split_whitespace(text))
+            words = pc.count_substring_regex(text, r"\S+")
             if p.min_words is not None:
                 checks.append((pc.less(words, p.min_words), "too_few_words"))
             if p.max_words is not None:

@@ -29,6 +29,7 @@ class Sample(Filter):
     name = "sample_v1"
     Params = SampleParams
     batch_size = 16384
+    example = {"rate": 0.5}
 
     def reasons(self, batch: pa.Table) -> pa.Array:
         """``sampled_out`` for rows outside the sample."""

@@ -21,7 +21,7 @@ class TextStats(Annotator):
             text = pc.fill_null(batch.column("text"), "")
             chars = pc.utf8_length(text)
             nbytes = pc.binary_length(text)
-            words = pc.list_value_length(pc.utf8_split_whitespace(text))
+            words = pc.count_substring_regex(text, r"\S+")
             lines = pc.add(pc.count_substring(text, "\n"), pc.cast(pc.greater(chars, 0), pa.int32()))
         else:
             chars = nbytes = words = lines = pa.array([0] * n, pa.int32())
