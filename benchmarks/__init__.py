@@ -1,0 +1,1 @@
+"""Runnable benchmarks; results go to BENCHMARKS.md with the command that produced them."""
