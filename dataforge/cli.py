@@ -20,10 +20,21 @@ def _console():
     return console
 
 
+def resolve_pipeline(name: str) -> Path:
+    """A pipeline file path, or the name of a pipeline shipped with dataforge (``quickstart``)."""
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml") and os.sep in name:
+        return path
+    from importlib.resources import files
+
+    shipped = Path(str(files("dataforge.pipelines"))) / f"{path.stem}.yaml"
+    return shipped if shipped.exists() else path
+
+
 def _load(args: argparse.Namespace):
     from dataforge import spec
 
-    return spec.load(args.pipeline, sets=args.set)
+    return spec.load(resolve_pipeline(args.pipeline), sets=args.set)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -165,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def pipeline_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("pipeline", help="pipeline YAML file")
+        p.add_argument("pipeline", help="pipeline YAML file, or the name of a shipped one (quickstart, ...)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a key (stages.0.params.min_words=20) or set a ${VAR}")
 

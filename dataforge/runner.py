@@ -657,6 +657,6 @@ def _publish_remote(plan: Plan) -> None:
     fs.create_dir(base, recursive=True)
     for u in plan.units:
         src = part_path(last.folder, "data", u.index)
-        with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}") as dst:
+        with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}", compression=None) as dst:
             while chunk := fh.read(1 << 24):
                 dst.write(chunk)

@@ -21,7 +21,7 @@ def build_index() -> dict[str, str]:
         name = f"{__name__}.{family}"
         if importlib.util.find_spec(name) is None:
             continue
-        for stage, target in importlib.import_module(name).INDEX.items():
+        for stage, target in getattr(importlib.import_module(name), "INDEX", {}).items():
             if stage in index:
                 raise RuntimeError(f"stage name {stage!r} is registered twice ({index[stage]} and {target})")
             index[stage] = target

@@ -61,7 +61,8 @@ def expand(paths: list[str], extensions: tuple[str, ...]) -> list[FileInfo]:
             if not files:
                 raise InputNotFound(f"input path {raw!r} matches no file; check the pattern and the folder")
             for info in files:
-                found[info.path] = _info(info, base)
+                f = _info(info, base, raw)
+                found[f.path] = f
             continue
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
@@ -76,27 +77,39 @@ def expand(paths: list[str], extensions: tuple[str, ...]) -> list[FileInfo]:
                 and (not extensions or e.path.lower().endswith(extensions))
             ]
             for e in entries:
-                found[e.path] = _info(e, path)
+                f = _info(e, path, raw)
+                found[f.path] = f
         else:
-            found[info.path] = _info(info, os.path.dirname(path))
+            f = _info(info, os.path.dirname(path), raw)
+            found[f.path] = f
     return [found[k] for k in sorted(found)]
 
 
-def _info(info: pafs.FileInfo, base: str) -> FileInfo:
+def _info(info: pafs.FileInfo, base: str, raw: str) -> FileInfo:
     rel = os.path.relpath(info.path, base) if base else os.path.basename(info.path)
     if rel.startswith(".."):
         rel = os.path.basename(info.path)
+    path = info.path
+    if "://" in raw:  # keep the scheme and options (endpoint, region) so workers can reopen it
+        scheme = raw.split("://", 1)[0]
+        query = raw.split("?", 1)[1] if "?" in raw else ""
+        path = f"{scheme}://{info.path}" + (f"?{query}" if query else "")
     return FileInfo(
-        path=info.path,
+        path=path,
         relpath=rel.replace(os.sep, "/"),
         size=int(info.size or 0),
         mtime_ns=int(info.mtime_ns or 0),
     )
 
 
+def bare(path: str) -> str:
+    """The path without a URI's ``?options`` part."""
+    return path.split("?", 1)[0] if "://" in path else path
+
+
 def is_compressed(path: str) -> bool:
     """Whether the file is compressed (and so cannot be split by byte ranges)."""
-    return path.lower().endswith((".gz", ".zst", ".zstd", ".bz2", ".lz4", ".xz"))
+    return bare(path).lower().endswith((".gz", ".zst", ".zstd", ".bz2", ".lz4", ".xz"))
 
 
 def open_input(path: str, decompress: bool = True) -> BinaryIO:
