@@ -317,91 +317,31 @@ def _apply_stage(ps: PlannedStage, unit: Unit, batches: Iterator[pa.Table], sink
 # -- dataset stages ----------------------------------------------------------------------------
 
 
-def keys_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
-    """Map phase of a dataset stage: write one shard's key rows, one row group per hash partition."""
-    ps = plan.stages[index]
-    stage = ps.stage
-    assert isinstance(stage, DatasetStage)
-    stage.ensure_setup()
-    parts: list[pa.Table] = []
-    for batch in rebatch(read_part(plan.stages[index - 1], unit, ps.batch_size), ps.batch_size):
-        if batch.num_rows:
-            keys = stage.keys(batch)
-            parts.append(keys)
-    path = part_path(ps.folder, "keys", unit.index)
-    rows = 0
-    groups: dict[str, int] = {}
-    if parts:
-        import pyarrow.compute as pc
-
-        import numpy as np
-        import pyarrow.compute as pc
-
-        table = pa.concat_tables(parts, promote_options="permissive")
-        table = table.append_column("_unit", pa.array(np.full(table.num_rows, unit.index, dtype=np.int32)))
-        part = np.asarray(table.column("key").to_numpy(), dtype=np.uint64) % np.uint64(stage.partitions)
-        table = table.append_column("_part", pa.array(part.astype(np.int32)))
-        table = table.sort_by([("_part", "ascending"), ("id", "ascending")])
-        rows = table.num_rows
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name("." + path.name + ".tmp")
-        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as w:
-            for p in range(stage.partitions):
-                sel = table.filter(pc.equal(table.column("_part"), p))
-                if sel.num_rows:
-                    groups[str(p)] = len(groups)
-                    w.write_table(sel, row_group_size=sel.num_rows)
-        os.replace(tmp, path)
-    atomic_write_json(path.with_suffix(".json"), {"rows": rows, "groups": groups, "fingerprint": ps.unit_fp(unit)})
-    return {"unit": unit.index, "rows": rows}
-
-
-def decide_partition(plan: Plan, index: int, p: int) -> dict[str, Any]:
-    """Grouped phase: gather partition ``p`` of every shard's keys and decide what to drop."""
-    ps = plan.stages[index]
-    stage = ps.stage
-    assert isinstance(stage, DatasetStage)
-    stage.ensure_setup()
-    tables = []
-    for unit in plan.units:
-        meta = read_json(part_path(ps.folder, "keys", unit.index, ".json")) or {}
-        g = (meta.get("groups") or {}).get(str(p))
-        if g is None:
-            continue
-        tables.append(pq.ParquetFile(part_path(ps.folder, "keys", unit.index)).read_row_group(g))
-    path = ps.folder / "decisions" / f"p-{p:04d}.parquet"
-    if tables:
-        keys = pa.concat_tables(tables, promote_options="permissive")
-        drops = stage.decide(keys)
-        unit_of = dict(zip(keys.column("id").to_pylist(), keys.column("_unit").to_pylist()))
-        drops = drops.append_column("_unit", pa.array([unit_of[i] for i in drops.column("id").to_pylist()], pa.int32()))
-        drops = drops.sort_by([("_unit", "ascending"), ("id", "ascending")])
-    else:
-        drops = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
-                          "detail": pa.array([], pa.string()), "_unit": pa.array([], pa.int32())})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp")
-    pq.write_table(drops, tmp, row_group_size=4096)
-    os.replace(tmp, path)
-    return {"partition": p, "drops": drops.num_rows}
-
-
 def apply_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
-    """Apply phase: drop the decided rows from one shard."""
+    """Apply phase: drop the decided rows from one shard and annotate the kept ones."""
+    from dataforge.shuffle import rows_for_unit
+
     ps = plan.stages[index]
     prev = is_done(ps, unit)
     if prev:
         return {str(index): prev}
-    dataset = pads.dataset(str(ps.folder / "decisions"), format="parquet")
-    drops = dataset.to_table(filter=pads.field("_unit") == unit.index, columns=["id", "reason", "detail"])
+    stage = ps.stage
+    assert isinstance(stage, DatasetStage)
+    stage.ensure_setup()
+    drops = rows_for_unit(ps.folder / "decisions", unit.index, stage.partitions, ["id", "reason", "detail"])
+    if drops is None:
+        drops = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
+                          "detail": pa.array([], pa.string())})
+    annotations = rows_for_unit(ps.folder / "annotations", unit.index, stage.partitions)
     sink = StageSink(ps, unit, plan.compression)
     try:
         for batch in read_part(plan.stages[index - 1], unit, ps.batch_size):
             t0 = time.perf_counter()
             res = apply_drops(batch, drops)
-            sink.add(res.kept, res.dropped, None, batch.num_rows)
+            kept = stage.annotate_kept(res.kept, annotations)
+            sink.add(kept, res.dropped, None, batch.num_rows)
             sink.seconds += time.perf_counter() - t0
-        return {str(index): sink.commit(ps.stage.versions() if ps.stage else {})}
+        return {str(index): sink.commit(stage.versions())}
     except BaseException:
         sink.abort()
         raise
@@ -430,10 +370,14 @@ class _Job:
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
         if self.kind == "segment":
             return run_segment_unit(self.plan, self.index, self.last, self.plan.units[item["unit"]])
-        if self.kind == "keys":
-            return keys_unit(self.plan, self.index, self.plan.units[item["unit"]])
-        if self.kind == "decide":
-            return decide_partition(self.plan, self.index, item["partition"])
+        if self.kind == "ctx_shard":
+            from dataforge.shuffle import shard_task
+
+            return shard_task(self.plan, self.index, item)
+        if self.kind == "ctx_partition":
+            from dataforge.shuffle import partition_task
+
+            return partition_task(self.plan, self.index, item)
         if self.kind == "apply":
             return apply_unit(self.plan, self.index, self.plan.units[item["unit"]])
         raise ValueError(self.kind)
@@ -491,20 +435,16 @@ def _run_dataset_stage(plan: Plan, executor: Any, index: int, progress: Any) -> 
     todo = [u for u in plan.units if not is_done(ps, u)]
     if not todo:
         return 0
-    marker = ps.folder / "decisions" / "_DONE.json"
+    marker = ps.folder / "_decided.json"
     decided = read_json(marker)
     if not decided or decided.get("fingerprint") != ps.fingerprint:
-        for kind in ("keys", "decisions"):
+        from dataforge.shuffle import DatasetContext
+
+        marker.unlink(missing_ok=True)
+        for kind in ("decisions", "annotations"):
             reset_dir(ps.folder / kind)
-        sched = Scheduling(cpus=ps.sched.cpus, workers=ps.sched.workers, actors=False)
-        task = progress.start(f"{ps.name}: keys", len(plan.units))
-        for _ in executor.map(_Job(plan, "keys", index), [{"unit": u.index} for u in plan.units], sched):
-            progress.advance(task)
-        progress.finish(task)
-        task = progress.start(f"{ps.name}: group", stage.partitions)
-        for _ in executor.map(_Job(plan, "decide", index), [{"partition": p} for p in range(stage.partitions)], sched):
-            progress.advance(task)
-        progress.finish(task)
+        stage.ensure_setup()
+        stage.run_dataset(DatasetContext(plan, index, executor, progress))
         atomic_write_json(marker, {"fingerprint": ps.fingerprint})
     task = progress.start(f"{ps.name}: apply", len(plan.units), len(plan.units) - len(todo))
     for _ in executor.map(_Job(plan, "apply", index), [{"unit": u.index} for u in todo], Scheduling(cpus=1, workers=ps.sched.workers)):

@@ -277,17 +277,20 @@ class GroupDecision:
 
 
 class DatasetStage(Stage):
-    """Global work over the whole dataset, as map (keys) -> grouped decide -> apply.
+    """Global work over the whole dataset: distributed rounds, then per-shard decisions applied.
 
-    ``keys(batch)`` runs on every shard and returns a table with ``id``, ``key`` (uint64) and any
-    columns ``decide`` needs. The engine groups key rows by ``key`` across all shards (on Ray,
-    never gathering everything on one node), calls ``decide(group_table)`` per hash partition,
-    and drops the decided ids from every shard with their reasons. Everything else passes
-    through unchanged, in order.
+    The simple form is map -> grouped decide: ``keys(batch)`` runs on every shard and returns
+    ``id``, ``key`` (uint64) and whatever ``decide`` needs; the engine groups key rows by hash
+    partition across workers (no node sees everything) and calls ``decide(keys)`` per
+    partition, which returns ``id``, ``reason``, ``detail`` of the rows to drop. Stages that need
+    several rounds (clustering) override ``run_dataset(ctx)`` and use the context's
+    ``map_shards`` / ``map_partitions``; they must leave a ``decisions`` dataset (rows to drop,
+    routed by ``_unit``) and may leave an ``annotations`` dataset (columns for kept rows, see
+    ``annotate_kept``). Everything else passes through unchanged, in order.
     """
 
     kind = "dataset"
-    #: Number of hash partitions the keys are grouped into.
+    #: Number of hash partitions intermediate data is grouped into.
     partitions: ClassVar[int] = 16
 
     def keys(self, batch: pa.Table) -> pa.Table:
@@ -298,11 +301,55 @@ class DatasetStage(Stage):
         """Given all key rows of one hash partition, return ``id``, ``reason``, ``detail`` of rows to drop."""
         raise NotImplementedError
 
+    def annotate_kept(self, batch: pa.Table, annotations: pa.Table | None) -> pa.Table:
+        """Add columns from the ``annotations`` dataset to a shard's kept rows (default: none)."""
+        return batch
+
+    # -- the distributed form ----------------------------------------------------------------
+    def run_dataset(self, ctx: Any) -> None:
+        """Run the global rounds on the cluster; the default is keys -> decide."""
+        ctx.map_shards("keys", "shard_keys")
+        ctx.map_partitions("decisions", "partition_decide", inputs=["keys"])
+
+    def shard_keys(self, unit: int, batches: Any) -> pa.Table:
+        """One shard's key rows, tagged with the shard and routed by ``key``."""
+        import numpy as np
+
+        from dataforge.shuffle import partition_of
+
+        parts = [self.keys(b) for b in batches if b.num_rows]
+        if not parts:
+            return pa.table({"_part": pa.array([], pa.int32())})
+        t = pa.concat_tables(parts, promote_options="permissive")
+        t = t.append_column("_unit", pa.array(np.full(t.num_rows, unit, dtype=np.int32)))
+        return t.append_column("_part", partition_of(t.column("key"), self.partitions))
+
+    def partition_decide(self, p: int, tables: dict[str, pa.Table | None]) -> tuple[pa.Table | None, dict[str, Any]]:
+        """Decide over one key partition; route the drops to their shards."""
+        keys = tables["keys"]
+        if keys is None or keys.num_rows == 0:
+            return None, {"drops": 0}
+        drops = self.decide(keys)
+        return route_to_units(drops, keys, self.partitions), {"drops": drops.num_rows}
+
     def process(self, batch: pa.Table) -> BatchResult:
         """Dataset stages run whole-dataset; processing a lone batch applies them to that batch alone."""
         keys = self.keys(batch)
         drops = self.decide(keys) if keys.num_rows else pa.table({"id": [], "reason": [], "detail": []})
-        return apply_drops(batch, drops)
+        res = apply_drops(batch, drops)
+        res.kept = self.annotate_kept(res.kept, None)
+        return res
+
+
+def route_to_units(rows: pa.Table, keys: pa.Table, partitions: int) -> pa.Table:
+    """Attach each row's shard (looked up by ``id`` in ``keys``) and route it with ``_part = _unit % partitions``."""
+    import numpy as np
+
+    where = pc.index_in(rows.column("id"), value_set=keys.column("id").combine_chunks())
+    unit = pc.take(keys.column("_unit"), where).cast(pa.int32())
+    rows = rows.append_column("_unit", unit)
+    part = (np.asarray(unit.to_numpy(zero_copy_only=False)) % partitions).astype(np.int32)
+    return rows.append_column("_part", pa.array(part))
 
 
 def apply_drops(batch: pa.Table, drops: pa.Table) -> BatchResult:
