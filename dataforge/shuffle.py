@@ -106,22 +106,26 @@ class DatasetContext:
         """The stage's folder in the run directory."""
         return self.stage_plan.folder
 
-    def map_shards(self, name: str, method: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """For every shard: ``stage.<method>(unit_index, batches, **kwargs)`` -> table with ``_part``; written to ``name``."""
+    def map_shards(self, name: str | list[str], method: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """For every shard: ``stage.<method>(unit_index, batches, **kwargs)`` -> table with ``_part`` written to
+        ``name`` (or, with a list of names, a dict name -> table)."""
         from dataforge.executor import Scheduling
         from dataforge.runner import _Job
 
-        reset_dir(self.folder / name)
+        for n in [name] if isinstance(name, str) else name:
+            reset_dir(self.folder / n)
         items = [{"unit": u.index, "name": name, "method": method, "kwargs": kwargs} for u in self.plan.units]
-        return self._run(f"{self.stage_plan.name}: {name}", _Job(self.plan, "ctx_shard", self.index), items,
+        return self._run(f"{self.stage_plan.name}: {name if isinstance(name, str) else '+'.join(name)}", _Job(self.plan, "ctx_shard", self.index), items,
                          Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers))
 
-    def map_partitions(self, name: str, method: str, inputs: list[str], **kwargs: Any) -> list[dict[str, Any]]:
-        """For every partition p: ``stage.<method>(p, {input: table|None}, **kwargs)`` -> (table with ``_part`` | None, info)."""
+    def map_partitions(self, name: str | list[str], method: str, inputs: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+        """For every partition p: ``stage.<method>(p, {input: table|None}, **kwargs)`` -> (output, info), where the
+        output is a table with ``_part`` (or None) for one name, or a dict name -> table for a list of names."""
         from dataforge.executor import Scheduling
         from dataforge.runner import _Job
 
-        reset_dir(self.folder / name)
+        for n in [name] if isinstance(name, str) else name:
+            reset_dir(self.folder / n)
         items = [{"partition": p, "name": name, "method": method, "inputs": inputs, "kwargs": kwargs}
                  for p in range(self.partitions)]
         return self._run(f"{self.stage_plan.name}: {name}", _Job(self.plan, "ctx_partition", self.index), items,
@@ -146,9 +150,21 @@ def shard_task(plan: "Plan", index: int, item: dict[str, Any]) -> dict[str, Any]
     stage.ensure_setup()  # type: ignore[union-attr]
     unit = plan.units[item["unit"]]
     batches: Iterator[pa.Table] = rebatch(read_part(plan.stages[index - 1], unit, ps.batch_size), ps.batch_size)
-    table = getattr(stage, item["method"])(unit.index, batches, **item["kwargs"])
-    info = write_partitioned(ps.folder / item["name"] / f"part-{unit.index:05d}.parquet", table, stage.partitions)  # type: ignore[union-attr]
-    return {"unit": unit.index, **info}
+    out = getattr(stage, item["method"])(unit.index, batches, **item["kwargs"])
+    rows = _write_outputs(ps.folder, item["name"], out, f"part-{unit.index:05d}.parquet", stage.partitions)  # type: ignore[union-attr]
+    return {"unit": unit.index, "rows": rows}
+
+
+def _write_outputs(folder: Path, name: str | list[str], out: Any, filename: str, partitions: int) -> dict[str, int]:
+    names = [name] if isinstance(name, str) else name
+    tables = {name: out} if isinstance(name, str) else (out or {})
+    rows = {}
+    for n in names:
+        table = tables.get(n)
+        if table is None:
+            table = pa.table({PART_COLUMN: pa.array([], pa.int32())})
+        rows[n] = write_partitioned(folder / n / filename, table, partitions)["rows"]
+    return rows
 
 
 def partition_task(plan: "Plan", index: int, item: dict[str, Any]) -> dict[str, Any]:
@@ -158,8 +174,85 @@ def partition_task(plan: "Plan", index: int, item: dict[str, Any]) -> dict[str, 
     stage.ensure_setup()  # type: ignore[union-attr]
     p = item["partition"]
     tables = {name: read_partition(ps.folder / name, p) for name in item["inputs"]}
-    table, info = getattr(stage, item["method"])(p, tables, **item["kwargs"])
-    if table is None:
-        table = pa.table({PART_COLUMN: pa.array([], pa.int32())})
-    written = write_partitioned(ps.folder / item["name"] / f"part-{p:05d}.parquet", table, stage.partitions)  # type: ignore[union-attr]
-    return {"partition": p, **written, **(info or {})}
+    out, info = getattr(stage, item["method"])(p, tables, **item["kwargs"])
+    rows = _write_outputs(ps.folder, item["name"], out, f"part-{p:05d}.parquet", stage.partitions)  # type: ignore[union-attr]
+    return {"partition": p, "rows": rows, **(info or {})}
+
+
+def route_to_units_by_column(rows: pa.Table, partitions: int) -> pa.Table:
+    """Route rows that carry ``_unit`` to the partition their shard's apply task reads (``_unit % partitions``)."""
+    unit = np.asarray(rows.column(UNIT_COLUMN).to_numpy(zero_copy_only=False))
+    return rows.append_column(PART_COLUMN, pa.array((unit % partitions).astype(np.int32)))
+
+
+class InMemoryContext:
+    """The same rounds as DatasetContext, on one in-memory batch (a single shard, no executor).
+
+    Lets a dataset stage be called directly on a table (tests, the contract check, tiny inputs)
+    through exactly the code paths it runs on the cluster.
+    """
+
+    def __init__(self, stage: Any, batch: pa.Table) -> None:
+        """Hold the stage and the one batch that plays shard 0."""
+        self.stage = stage
+        self.batch = batch
+        self.partitions = stage.partitions
+        self.data: dict[str, list[pa.Table]] = {}
+
+    def _store(self, name: str | list[str], out: Any) -> None:
+        names = [name] if isinstance(name, str) else name
+        tables = {name: out} if isinstance(name, str) else (out or {})
+        for n in names:
+            t = tables.get(n)
+            if t is not None and t.num_rows:
+                self.data.setdefault(n, []).append(t)
+
+    def _partition(self, name: str, p: int) -> pa.Table | None:
+        parts = [t.filter(pc.equal(t.column(PART_COLUMN), p)) for t in self.data.get(name, [])]
+        parts = [t for t in parts if t.num_rows]
+        return pa.concat_tables(parts, promote_options="permissive") if parts else None
+
+    def map_shards(self, name: str | list[str], method: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Run the shard method on the one batch."""
+        for n in [name] if isinstance(name, str) else name:
+            self.data.pop(n, None)
+        self._store(name, getattr(self.stage, method)(0, iter([self.batch]), **kwargs))
+        return [{"unit": 0}]
+
+    def map_partitions(self, name: str | list[str], method: str, inputs: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+        """Run the partition method for every partition, reading the in-memory inputs."""
+        results, outputs = [], []
+        for p in range(self.partitions):
+            tables = {i: self._partition(i, p) for i in inputs}
+            out, info = getattr(self.stage, method)(p, tables, **kwargs)
+            outputs.append(out)
+            results.append({"partition": p, **(info or {})})
+        for n in [name] if isinstance(name, str) else name:
+            self.data.pop(n, None)
+        for out in outputs:
+            self._store(name, out)
+        return results
+
+    def rows_for_unit(self, name: str) -> pa.Table | None:
+        """All rows of a unit-routed dataset (there is one shard)."""
+        parts = self.data.get(name, [])
+        return pa.concat_tables(parts, promote_options="permissive") if parts else None
+
+
+def run_in_memory(stage: Any, batch: pa.Table) -> Any:
+    """Apply a dataset stage to a single batch through its distributed rounds, in memory."""
+    from dataforge.stage import apply_drops
+
+    if batch.num_rows == 0:
+        from dataforge.stage import BatchResult
+
+        return BatchResult(kept=stage.annotate_kept(batch, None))
+    ctx = InMemoryContext(stage, batch)
+    stage.run_dataset(ctx)
+    drops = ctx.rows_for_unit("decisions")
+    if drops is None:
+        drops = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
+                          "detail": pa.array([], pa.string())})
+    res = apply_drops(batch, drops.select(["id", "reason", "detail"]))
+    res.kept = stage.annotate_kept(res.kept, ctx.rows_for_unit("annotations"))
+    return res

@@ -45,6 +45,7 @@ class InputSpec(Strict):
     id_field: str | None = Field(None, description="use this field as the document id instead of file+offset")
     fields: dict[str, str] = Field(default_factory=dict, description="core column -> input field, e.g. {url: link}")
     metadata_fields: list[str] = Field(default_factory=list, description="input fields kept as JSON in `metadata`")
+    extra_fields: list[str] = Field(default_factory=list, description="input fields kept as typed columns of their own")
     source: str | None = Field(None, description="value of the `source` column (default: the format)")
     split_bytes: int = Field(128 * 1024 * 1024, gt=0, description="shard size for splittable files")
     max_text_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger documents are quarantined")

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict
 from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN, quarantine_table
 
 
+#: A batch of at least this many rows in which every row fails is a broken stage, not bad data.
+SYSTEMATIC_FAILURE_ROWS = 4
+
+
 class NoParams(BaseModel):
     """Parameters of a stage that takes none."""
 
@@ -119,11 +123,19 @@ class Stage:
 
     def _row_by_row(self, batch: pa.Table) -> BatchResult:
         kept, dropped, quarantined, created = [], [], [], 0
+        failures: list[BaseException] = []
         for i in range(batch.num_rows):
             row = batch.slice(i, 1)
             try:
                 r = self.process(row)
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+                if len(failures) == batch.num_rows and batch.num_rows >= SYSTEMATIC_FAILURE_ROWS:
+                    raise StageError(
+                        f"stage {self.name!r} failed on every one of {batch.num_rows} rows of a batch "
+                        f"({type(exc).__name__}: {exc}); this is a stage or configuration problem, not bad "
+                        "data, so the run stops instead of quarantining everything"
+                    ) from exc
                 r = self._quarantine_rows(row)
             kept.append(r.kept)
             if r.dropped is not None and r.dropped.num_rows:
@@ -333,12 +345,10 @@ class DatasetStage(Stage):
         return route_to_units(drops, keys, self.partitions), {"drops": drops.num_rows}
 
     def process(self, batch: pa.Table) -> BatchResult:
-        """Dataset stages run whole-dataset; processing a lone batch applies them to that batch alone."""
-        keys = self.keys(batch)
-        drops = self.decide(keys) if keys.num_rows else pa.table({"id": [], "reason": [], "detail": []})
-        res = apply_drops(batch, drops)
-        res.kept = self.annotate_kept(res.kept, None)
-        return res
+        """Apply the stage to this batch alone, through the same rounds it runs on a cluster."""
+        from dataforge.shuffle import run_in_memory
+
+        return run_in_memory(self, batch)
 
 
 def route_to_units(rows: pa.Table, keys: pa.Table, partitions: int) -> pa.Table:

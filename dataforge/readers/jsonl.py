@@ -180,7 +180,7 @@ class JsonlReader(Reader):
         cols = input_columns(self.spec)
         ropts = pajson.ReadOptions(block_size=len(block) + 1, use_threads=True)
         tries = []
-        if not self.spec.metadata_fields:
+        if not self.spec.metadata_fields and not self.spec.extra_fields:
             schema = pa.schema([(c, pa.string()) for c in cols])
             tries.append(pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
         tries.append(pajson.ParseOptions(unexpected_field_behavior="infer"))

@@ -30,7 +30,7 @@ def wanted_fields(spec: "InputSpec") -> dict[str, str]:
 
 def input_columns(spec: "InputSpec") -> list[str]:
     """Input field names a reader must load."""
-    cols = list(dict.fromkeys([*wanted_fields(spec).values(), *spec.metadata_fields]))
+    cols = list(dict.fromkeys([*wanted_fields(spec).values(), *spec.metadata_fields, *spec.extra_fields]))
     return cols
 
 
@@ -74,6 +74,10 @@ def to_documents(
             [json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False, default=str) for r in rows],
             pa.string(),
         )
+
+    for extra in spec.extra_fields:
+        if extra not in cols:
+            cols[extra] = raw.column(extra) if extra in raw.column_names else pa.nulls(n, pa.string())
 
     # Reasons to quarantine, vectorised; null means the row is a good document.
     if text_col is None:

@@ -1,5 +1,6 @@
-"""Deduplication: exact (and, later, MinHash-LSH fuzzy)."""
+"""Deduplication: exact, and MinHash-LSH fuzzy with distributed connected components."""
 
 INDEX = {
     "exact_dedup_v1": "dataforge.stages.dedup.exact:ExactDedup",
+    "minhash_dedup_v1": "dataforge.stages.dedup.lsh:MinHashDedup",
 }

@@ -210,3 +210,22 @@ stages:
     assert r.returncode == 0, r.stderr[-3000:]
     assert digest(tmp_path / "out") == digest(tmp_path / "clean-out")
     assert not list((tmp_path / "run").rglob(".*.tmp"))
+
+
+def test_fuzzy_dedup_on_ray_is_deterministic_across_workers(tmp_path: Path, ray_local: Any) -> None:
+    """minhash_dedup_v1 through the engine: same clusters and kept documents with 1 and 2 workers and in-process."""
+    pytest.importorskip("dataforge.stages.dedup.minhash", reason="minhash_v1 signatures not installed")
+    rows = docs(300)
+    rows += [dict(rows[i], id=f"near{i}", text=rows[i]["text"] + " Edited.") for i in range(0, 300, 7)]
+    data = write_jsonl(tmp_path / "fz.jsonl", rows)
+    stages = [{"stage": "minhash_dedup_v1", "params": {"threshold": 0.8}}]
+    outs = []
+    for label, executor, workers in (("local", LocalExecutor(), None), ("w1", RayExecutor(), 1), ("w2", RayExecutor(), 2)):
+        p = pipeline(data, tmp_path / f"out-{label}", stages=stages, split_bytes=30_000)
+        if workers:
+            p = p.model_copy(update={"workers": workers})
+        res = run(make_plan(p, tmp_path / f"run-{label}"), executor)
+        assert res.summary["totals"]["balanced"]
+        assert res.summary["dropped"].get("minhash_dedup_v1.near_duplicate", 0) >= 300 // 7
+        outs.append(digest(tmp_path / f"out-{label}"))
+    assert outs[0] == outs[1] == outs[2]
