@@ -149,7 +149,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
-        print_summary(summary, _console())
+        from dataforge.stats import print_reports
+
+        console = _console()
+        print_summary(summary, console)
+        print_reports(summary, console)
     return 0
 
 

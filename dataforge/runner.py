@@ -152,7 +152,8 @@ def is_done(ps: PlannedStage, unit: Unit) -> dict[str, Any] | None:
     """The shard's stats if this stage already produced it with the current fingerprint."""
     stats = read_json(part_path(ps.folder, "stats", unit.index, ".json"))
     if stats and stats.get("fingerprint") == ps.unit_fp(unit):
-        if not ps.write_data or part_path(ps.folder, "data", unit.index).exists():
+        # a shard that kept no row and never saw a schema has no data file
+        if not ps.write_data or stats.get("rows_out") == 0 or part_path(ps.folder, "data", unit.index).exists():
             return stats
     return None
 
@@ -242,6 +243,8 @@ def _count(col: pa.ChunkedArray | pa.Array) -> dict[str, int]:
 def read_part(ps: PlannedStage, unit: Unit, batch_rows: int) -> Iterator[pa.Table]:
     """Stream a finished stage's kept rows for one shard."""
     path = part_path(ps.folder, "data", unit.index)
+    if not path.exists():
+        return  # an empty shard (no rows, no schema)
     pf = pq.ParquetFile(path)
     empty = True
     for rb in pf.iter_batches(batch_size=batch_rows):
@@ -489,6 +492,16 @@ def summarize(plan: Plan, executed: dict[int, int], walls: dict[int, float], wal
         balanced = agg["rows_in"] + agg["created"] == agg["rows_out"] + sum(agg["dropped"].values()) + sum(agg["quarantined"].values())
         entry = {"index": ps.index, "stage": ps.name, "folder": ps.folder.name, **agg, "balanced": balanced,
                  "shards_computed": executed.get(ps.index, 0), "shards": len(plan.units)}
+        if agg["dropped"]:
+            from dataforge.breakdown import cluster_report, removal_breakdown
+
+            report = removal_breakdown(ps.folder)
+            if ps.is_dataset:
+                clusters = cluster_report(ps.folder)
+                if clusters:
+                    report["clusters"] = clusters
+            if report:
+                entry["report"] = report
         stages_out.append(entry)
         manifest = {
             "stage": ps.name,
@@ -567,6 +580,8 @@ def publish(plan: Plan) -> None:
     wanted = set()
     for u in plan.units:
         src = part_path(last.folder, "data", u.index)
+        if not src.exists():
+            continue  # an empty shard
         dst = out / src.name
         wanted.add(dst.name)
         tmp = dst.with_name("." + dst.name + ".tmp")
@@ -597,6 +612,8 @@ def _publish_remote(plan: Plan) -> None:
     fs.create_dir(base, recursive=True)
     for u in plan.units:
         src = part_path(last.folder, "data", u.index)
+        if not src.exists():
+            continue
         with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}", compression=None) as dst:
             while chunk := fh.read(1 << 24):
                 dst.write(chunk)

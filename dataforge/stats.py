@@ -35,3 +35,31 @@ def print_summary(summary: dict[str, Any], console: Any) -> None:
     ok = "[green]balanced[/]" if t["balanced"] else "[red]NOT balanced[/]"
     console.print(f"input {t['input']:,} = kept {t['kept']:,} + dropped {t['dropped']:,} + quarantined "
                   f"{t['quarantined']:,}" + (f" - created {t['created']:,}" if t["created"] else "") + f": {ok}")
+
+
+def print_reports(summary: dict[str, Any], console: Any) -> None:
+    """Removal by source/domain per stage, and cluster reports of dedup stages."""
+    from rich.table import Table
+
+    for s in summary["stages"]:
+        report = s.get("report") or {}
+        for key in ("by_source", "by_domain"):
+            rows = report.get(key)
+            if not rows:
+                continue
+            col = key.split("_", 1)[1]
+            t = Table(title=f"{s['stage']}: removal by {col}")
+            for c in (col, "in", "removed", "rate"):
+                t.add_column(c, justify="left" if c == col else "right")
+            for r in rows:
+                t.add_row(r[col], f"{r['in']:,}", f"{r['removed']:,}", f"{r['rate']:.1%}")
+            console.print(t)
+        clusters = report.get("clusters")
+        if clusters:
+            console.print(f"[bold]{s['stage']}[/]: {clusters['clusters']:,} clusters holding "
+                          f"{clusters['documents_in_clusters']:,} documents; sizes: "
+                          + ", ".join(f"{k}: {v:,}" for k, v in clusters["size_histogram"].items() if v))
+            t = Table("kept", "size", "removed (examples)", title="largest clusters")
+            for c in clusters["largest"]:
+                t.add_row(c["kept"], f"{c['size']:,}", ", ".join(c["removed_examples"]))
+            console.print(t)

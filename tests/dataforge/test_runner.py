@@ -229,3 +229,17 @@ def test_fuzzy_dedup_on_ray_is_deterministic_across_workers(tmp_path: Path, ray_
         assert res.summary["dropped"].get("minhash_dedup_v1.near_duplicate", 0) >= 300 // 7
         outs.append(digest(tmp_path / f"out-{label}"))
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_shards_without_any_row_are_fine(tmp_path: Path) -> None:
+    """A byte range holding no line start (inside one long line) is an empty shard, not an error."""
+    rows = [{"id": "long", "text": "word " * 30_000}] + docs(5)
+    data = write_jsonl(tmp_path / "l.jsonl", rows)
+    p = pipeline(data, tmp_path / "out", stages=[{"stage": "length_filter_v1", "params": {"min_words": 5}}],
+                 split_bytes=20_000)
+    res = run(make_plan(p, tmp_path / "run"), LocalExecutor())
+    assert res.summary["shards"] > 5
+    assert res.summary["totals"]["kept"] == 6 and res.summary["totals"]["balanced"]
+    again = run(make_plan(p, tmp_path / "run"), LocalExecutor())
+    assert all(n == 0 for n in again.executed_units.values())
+    assert pq.read_table(tmp_path / "out").num_rows == 6
