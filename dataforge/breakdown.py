@@ -13,9 +13,10 @@ TOP = 20
 
 
 def _read(folder: Path, columns: list[str]) -> pa.Table | None:
-    if not folder.exists() or not any(folder.glob("*.parquet")):
+    files = sorted(str(f) for f in folder.glob("*.parquet")) if folder.exists() else []
+    if not files:
         return None
-    ds = pads.dataset(str(folder), format="parquet")
+    ds = pads.dataset(files, format="parquet")
     cols = [c for c in columns if c in ds.schema.names]
     return ds.to_table(columns=cols) if cols else None
 

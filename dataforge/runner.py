@@ -90,8 +90,8 @@ class Plan:
         segs: list[tuple[int, int]] = []
         i = 1
         n = len(self.stages)
-        if n == 1:
-            return [(0, 0)]
+        if n == 1 or self.stages[1].is_dataset:
+            segs.append((0, 0))  # the reader alone: nothing row-level to fuse it with
         while i < n:
             if self.stages[i].is_dataset:
                 segs.append((i, i))

@@ -16,6 +16,10 @@ Runs as a dataset stage on the cluster in hash-partitioned rounds (see dataforge
    component keeps one document (highest ``priority`` column, then smallest id, as
    exact_dedup_v1) and drops the rest with reason ``near_duplicate`` and the kept id as detail.
    Kept documents get ``cluster_id`` (the kept id) and ``cluster_size`` columns.
+
+Incremental use: ``reference`` names the stage folders of earlier runs; their stored node
+signatures join the bands and the clustering (nothing is re-shingled), and a new document that
+falls in a cluster with an earlier document is removed, the earlier one named as kept.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from dataforge.stage import DatasetStage, StageParams
 M1 = np.uint64(0x9E3779B97F4A7C15)
 M2 = np.uint64(0xBF58476D1CE4E5B9)
 M3 = np.uint64(0x94D049BB133111EB)
+
+#: Node ids of documents from reference runs carry this bit, so they never collide with this run's nodes.
+REFERENCE_FLAG = np.int64(1) << np.int64(62)
 
 #: Band layouts of published pipelines: (bands, rows), number of hashes = bands * rows.
 PRESETS = {"fineweb": (14, 8), "nemo": (20, 13)}
@@ -112,6 +119,10 @@ class LshParams(StageParams):
     ngram: int = Field(5, gt=0, description="shingle size when signatures are computed here")
     seed: int = Field(1, description="MinHash seed when signatures are computed here")
     max_rounds: int = Field(60, gt=1, description="safety bound on connected-components rounds")
+    reference: list[str] = Field(
+        default_factory=list,
+        description="stage folders of earlier minhash_dedup_v1 runs (RUN/stages/NN-minhash_dedup_v1): new documents "
+                    "that duplicate their documents are removed, using the stored signatures (nothing recomputed)")
 
     @model_validator(mode="after")
     def _layout(self) -> "LshParams":
@@ -176,11 +187,15 @@ class MinHashDedup(DatasetStage):
         """Bands -> edges -> (verify) -> connected components -> decisions."""
         p: LshParams = self.params  # type: ignore[assignment]
         ctx.map_shards(["bands", "nodes"], "shard_bands")
-        ctx.map_partitions("candidates", "partition_edges", inputs=["bands"])
+        band_inputs, node_inputs = ["bands"], ["nodes"]
+        if p.reference:
+            ctx.map_partitions(["refbands", "refnodes"], "partition_reference", inputs=[])
+            band_inputs, node_inputs = ["bands", "refbands"], ["nodes", "refnodes"]
+        ctx.map_partitions("candidates", "partition_edges", inputs=band_inputs)
         current = "candidates"
         if p.verify == "signature":
-            ctx.map_partitions("verify1", "partition_verify_first", inputs=["candidates", "nodes"])
-            ctx.map_partitions("verified", "partition_verify_second", inputs=["verify1", "nodes"])
+            ctx.map_partitions("verify1", "partition_verify_first", inputs=["candidates", *node_inputs])
+            ctx.map_partitions("verified", "partition_verify_second", inputs=["verify1", *node_inputs])
             current = "verified"
         history: list[tuple[int, int]] = []
         for r in range(p.max_rounds):
@@ -195,7 +210,7 @@ class MinHashDedup(DatasetStage):
                 break
         else:
             raise RuntimeError(f"{self.name}: connected components did not converge in {p.max_rounds} rounds")
-        ctx.map_partitions("members", "partition_labels", inputs=[current, "nodes"])
+        ctx.map_partitions("members", "partition_labels", inputs=[current, *node_inputs])
         ctx.map_partitions(["decisions", "annotations"], "partition_decide_clusters", inputs=["members"])
 
     def shard_bands(self, unit: int, batches: Iterator[pa.Table]) -> dict[str, pa.Table]:
@@ -235,9 +250,48 @@ class MinHashDedup(DatasetStage):
             out["nodes"] = pa.concat_tables(node_parts)
         return out
 
+    def partition_reference(self, part: int, tables: dict[str, pa.Table | None]) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+        """Band buckets and node records of earlier runs' documents, from their stored signatures."""
+        from pathlib import Path
+
+        from dataforge.shuffle import read_partition
+
+        p: LshParams = self.params  # type: ignore[assignment]
+        bands, nodes = [], []
+        for ref in p.reference:
+            t = read_partition(Path(ref) / "nodes", part)
+            if t is None or t.num_rows == 0:
+                continue
+            col = t.column("sig").combine_chunks()
+            if col.type.list_size != self._bands * self._rows:
+                raise ValueError(f"{self.name}: reference {ref} has {col.type.list_size}-hash signatures; "
+                                 f"this layout needs {self._bands * self._rows}")
+            sig = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+            ref_nodes = t.column("node").to_numpy() | REFERENCE_FLAG
+            nodes.append(pa.table({
+                "node": pa.array(ref_nodes), "id": t.column("id"), "priority": t.column("priority"), "sig": col,
+                UNIT_COLUMN: pa.array(np.full(len(ref_nodes), -1, dtype=np.int32)),
+                PART_COLUMN: pa.array((ref_nodes.astype(np.uint64) % np.uint64(self.partitions)).astype(np.int32)),
+            }))
+            keys = band_hashes(sig, self._bands, self._rows).ravel()
+            bands.append(pa.table({
+                "bucket": pa.array(keys, pa.uint64()), "node": pa.array(np.repeat(ref_nodes, self._bands), pa.int64()),
+                PART_COLUMN: pa.array((keys % np.uint64(self.partitions)).astype(np.int32)),
+            }))
+        out = {}
+        if bands:
+            out["refbands"] = pa.concat_tables(bands)
+            out["refnodes"] = pa.concat_tables(nodes)
+        return out, {"reference_nodes": sum(n.num_rows for n in nodes)}
+
+    @staticmethod
+    def _merged(tables: dict[str, pa.Table | None], names: tuple[str, ...]) -> pa.Table | None:
+        parts = [tables[n] for n in names if tables.get(n) is not None and tables[n].num_rows]
+        return pa.concat_tables(parts, promote_options="permissive") if parts else None
+
     def partition_edges(self, part: int, tables: dict[str, pa.Table | None]) -> tuple[pa.Table | None, dict[str, Any]]:
         """Star edges (node -> smallest node) for every bucket with two or more documents."""
-        t = tables["bands"]
+        t = self._merged(tables, ("bands", "refbands"))
         if t is None or t.num_rows == 0:
             return None, {"edges": 0}
         bucket = t.column("bucket").to_numpy()
@@ -272,7 +326,7 @@ class MinHashDedup(DatasetStage):
             return None, {}
         u = e.column("u").to_numpy()
         v = e.column("v").to_numpy()
-        found, sig = self._sig_lookup(tables["nodes"], u)
+        found, sig = self._sig_lookup(self._merged(tables, ("nodes", "refnodes")), u)
         u, v, sig = u[found], v[found], sig[found]
         return pa.table({
             "u": pa.array(u, pa.int64()), "v": pa.array(v, pa.int64()),
@@ -290,7 +344,7 @@ class MinHashDedup(DatasetStage):
         v = e.column("v").to_numpy()
         col = e.column("sig").combine_chunks()
         sig_u = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
-        found, sig_v = self._sig_lookup(tables["nodes"], v)
+        found, sig_v = self._sig_lookup(self._merged(tables, ("nodes", "refnodes")), v)
         sim = (sig_u == sig_v).mean(axis=1) if sig_u.shape[1] else np.zeros(len(u))
         ok = found & (sim >= p.threshold)
         return _edges_table(u[ok], v[ok], self.partitions), {"kept": int(ok.sum()), "rejected": int((~ok).sum())}
@@ -331,8 +385,8 @@ class MinHashDedup(DatasetStage):
 
     def partition_labels(self, part: int, tables: dict[str, pa.Table | None]) -> tuple[pa.Table | None, dict[str, Any]]:
         """Each linked node's component label (smallest node), joined with its id and priority, routed by label."""
-        edges_name = next(k for k in tables if k != "nodes")
-        e, nodes_t = tables[edges_name], tables["nodes"]
+        edges_name = next(k for k in tables if k not in ("nodes", "refnodes"))
+        e, nodes_t = tables[edges_name], self._merged(tables, ("nodes", "refnodes"))
         if e is None or e.num_rows == 0 or nodes_t is None:
             return None, {}
         u, v = _unique_edges(e.column("u").to_numpy(), e.column("v").to_numpy())
@@ -351,6 +405,9 @@ class MinHashDedup(DatasetStage):
         if t is None or t.num_rows == 0:
             return {}, {"clusters": 0, "removed": 0}
         prio = pc.fill_null(t.column("priority"), float("-inf"))
+        # documents of reference runs are already published: they always survive
+        is_ref = pc.less(t.column(UNIT_COLUMN), 0)
+        prio = pc.if_else(is_ref, float("inf"), prio)
         t = t.set_column(t.column_names.index("priority"), "priority", prio)
         t = t.sort_by([("label", "ascending"), ("priority", "descending"), ("id", "ascending")])
         label = t.column("label").to_numpy()
@@ -366,6 +423,7 @@ class MinHashDedup(DatasetStage):
         keep = pa.array(first)
         ann = pa.table({"id": pc.filter(ids, keep), "cluster_id": pc.filter(kept_id, keep),
                         "cluster_size": pa.array(sizes, pa.int64()), UNIT_COLUMN: pc.filter(t.column(UNIT_COLUMN), keep)})
+        ann = ann.filter(pc.greater_equal(ann.column(UNIT_COLUMN), 0))  # reference documents are not in this run
         return ({"decisions": route_to_units_by_column(drops, self.partitions),
                  "annotations": route_to_units_by_column(ann, self.partitions)},
                 {"clusters": len(starts), "removed": int((~first).sum())})

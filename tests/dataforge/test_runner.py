@@ -243,3 +243,27 @@ def test_shards_without_any_row_are_fine(tmp_path: Path) -> None:
     again = run(make_plan(p, tmp_path / "run"), LocalExecutor())
     assert all(n == 0 for n in again.executed_units.values())
     assert pq.read_table(tmp_path / "out").num_rows == 6
+
+
+def test_incremental_fuzzy_dedup_against_a_previous_run(tmp_path: Path) -> None:
+    """A new batch is deduplicated against an earlier run's stored signatures (not recomputed)."""
+    pytest.importorskip("dataforge.stages.dedup.minhash", reason="minhash_v1 signatures not installed")
+    import random
+
+    rnd = random.Random(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts = [" ".join(rnd.choice(vocab) for _ in range(200)) for _ in range(120)]
+    old = write_jsonl(tmp_path / "old" / "a.jsonl", [{"id": f"old{i}", "text": t} for i, t in enumerate(texts[:80])])
+    stages = [{"stage": "minhash_dedup_v1"}]
+    first = run(make_plan(pipeline(old, tmp_path / "out1", stages=stages), tmp_path / "run1"), LocalExecutor())
+    assert first.summary["totals"]["kept"] == 80
+    ref = str(tmp_path / "run1/stages/01-minhash_dedup_v1")
+    new_rows = [{"id": f"copy{i}", "text": texts[i] + " extra"} for i in range(0, 80, 10)]
+    new_rows += [{"id": f"new{i}", "text": t} for i, t in enumerate(texts[80:])]
+    new = write_jsonl(tmp_path / "new" / "b.jsonl", new_rows)
+    stages = [{"stage": "minhash_dedup_v1", "params": {"reference": [ref]}}]
+    second = run(make_plan(pipeline(new, tmp_path / "out2", stages=stages), tmp_path / "run2"), LocalExecutor())
+    assert second.summary["totals"]["kept"] == 40
+    rejects = pq.read_table(tmp_path / "run2/stages/01-minhash_dedup_v1/rejects")
+    assert dict(zip(rejects.column("id").to_pylist(), rejects.column("detail").to_pylist())) == {
+        f"copy{i}": f"old{i}" for i in range(0, 80, 10)}
