@@ -61,7 +61,7 @@ def cluster_report(stage_folder: Path) -> dict[str, Any]:
     hist = {}
     for lo, hi in zip(edges, edges[1:] + [None]):
         n = int(((sizes >= lo) & (sizes < hi)).sum()) if hi else int((sizes >= lo).sum())
-        hist[f"{lo}-{hi - 1}" if hi else f"{lo}+"] = n
+        hist[(str(lo) if hi - 1 == lo else f"{lo}-{hi - 1}") if hi else f"{lo}+"] = n
     top = ann.sort_by([("cluster_size", "descending"), ("id", "ascending")]).slice(0, 10)
     largest = []
     for kept_id, size in zip(top.column("id").to_pylist(), top.column("cluster_size").to_pylist()):
