@@ -25,6 +25,8 @@ class Scheduling:
     memory_gb: float | None = None
     workers: int | None = None
     actors: bool = False
+    #: Short coordination rounds (dataset-stage shuffles): plain Ray tasks, without Ray Data's per-run start-up.
+    light: bool = False
 
 
 class LocalExecutor:
@@ -60,8 +62,16 @@ class _Call:
         return {"i": out_i, "result": out_r}
 
 
+def _run_one(fn: WorkFn, item: dict[str, Any]) -> dict[str, Any]:
+    return fn(item)
+
+
 class RayExecutor:
     """Runs shard tasks on Ray Data: tasks for stateless stages, actor pools for stateful/GPU ones.
+
+    Document streams go through Ray Data (streaming, backpressure, actor pools). The many short
+    rounds of a dataset stage (``Scheduling.light``) run as plain Ray tasks: Ray Data's start-up
+    per execution (about half a second) would otherwise dominate a ten-round clustering.
 
     With no address an embedded local Ray starts; ``address`` (or ``RAY_ADDRESS``) joins a cluster.
     """
@@ -105,10 +115,13 @@ class RayExecutor:
         """Yield fn(item) for each item as it completes (any order)."""
         if not items:
             return
+        size = max(1, min(len(items), sched.workers or max(1, int(self.cluster_cpus() // max(sched.cpus, 1e-9)))))
+        if sched.light and not sched.actors:
+            yield from self._tasks(fn, items, sched, size)
+            return
         import ray.data
         from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
-        size = max(1, min(len(items), sched.workers or max(1, int(self.cluster_cpus() // max(sched.cpus, 1e-9)))))
         ds = ray.data.from_items([{"i": i} for i in range(len(items))], override_num_blocks=len(items))
         remote: dict[str, Any] = {"num_cpus": sched.cpus}
         if sched.gpus:
@@ -124,6 +137,22 @@ class RayExecutor:
             ds = ds.map_batches(call, batch_size=1, compute=TaskPoolStrategy(size=size), **remote)
         for row in ds.iter_rows():
             yield json.loads(row["result"])
+
+    def _tasks(self, fn: WorkFn, items: list[dict[str, Any]], sched: Scheduling, size: int) -> Iterator[dict[str, Any]]:
+        """At most ``size`` plain Ray tasks in flight; results as they complete. Failed workers are retried."""
+        import ray
+
+        remote = ray.remote(num_cpus=sched.cpus, num_gpus=sched.gpus or 0, max_retries=3)(_run_one)
+        fn_ref = ray.put(fn)
+        pending: list[Any] = []
+        nxt = 0
+        while nxt < len(items) or pending:
+            while nxt < len(items) and len(pending) < size:
+                pending.append(remote.remote(fn_ref, items[nxt]))
+                nxt += 1
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
 
     def shutdown(self) -> None:
         """Stop the embedded Ray this executor started."""

@@ -116,7 +116,7 @@ class DatasetContext:
             reset_dir(self.folder / n)
         items = [{"unit": u.index, "name": name, "method": method, "kwargs": kwargs} for u in self.plan.units]
         return self._run(f"{self.stage_plan.name}: {name if isinstance(name, str) else '+'.join(name)}", _Job(self.plan, "ctx_shard", self.index), items,
-                         Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers))
+                         Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers, light=True))
 
     def map_partitions(self, name: str | list[str], method: str, inputs: list[str], **kwargs: Any) -> list[dict[str, Any]]:
         """For every partition p: ``stage.<method>(p, {input: table|None}, **kwargs)`` -> (output, info), where the
@@ -129,7 +129,7 @@ class DatasetContext:
         items = [{"partition": p, "name": name, "method": method, "inputs": inputs, "kwargs": kwargs}
                  for p in range(self.partitions)]
         return self._run(f"{self.stage_plan.name}: {name}", _Job(self.plan, "ctx_partition", self.index), items,
-                         Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers))
+                         Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers, light=True))
 
     def _run(self, label: str, job: Any, items: list[dict[str, Any]], sched: Any) -> list[dict[str, Any]]:
         task = self.progress.start(label, len(items))
