@@ -52,13 +52,15 @@ def tmp_name(path: Path) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write bytes to ``path`` atomically (temporary file, then rename).
+
+    Atomic against a killed process or worker (the case resume handles); no fsync, so a
+    machine that loses power may lose the last shards, which the next run then recomputes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -126,6 +126,8 @@ def make_plan(spec: PipelineSpec, run_dir: str | Path) -> Plan:
     for i, st in enumerate(spec.stages, start=1):
         cls = registry.get(st.stage)
         inst = cls(st.params)
+        if isinstance(inst, DatasetStage):
+            inst.partitions = DatasetStage.partitions_for(len(units))
         res: Resources = st.resources or cls.resources
         sched = Scheduling(
             cpus=res.cpus, gpus=res.gpus, memory_gb=res.memory_gb,

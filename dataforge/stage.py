@@ -302,8 +302,14 @@ class DatasetStage(Stage):
     """
 
     kind = "dataset"
-    #: Number of hash partitions intermediate data is grouped into.
-    partitions: ClassVar[int] = 16
+    #: Number of hash partitions intermediate data is grouped into. The engine sets it per run
+    #: from the number of shards (never from the number of workers, so results stay identical).
+    partitions: int = 16
+
+    @staticmethod
+    def partitions_for(shards: int) -> int:
+        """Hash partitions for a run of ``shards`` shards: two per shard, between 4 and 512."""
+        return max(4, min(512, 2 * shards))
 
     def keys(self, batch: pa.Table) -> pa.Table:
         """Per row: ``id``, ``key`` (uint64) and the columns decide() needs."""

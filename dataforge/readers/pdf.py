@@ -83,6 +83,7 @@ class PdfReader(Reader):
 
     @staticmethod
     def _unit(index: int, group: list[FileInfo]) -> PdfUnit:
+        """A unit over consecutive files, labelled by its first file."""
         first = group[0]
         label = first.relpath if len(group) == 1 else f"{first.relpath} (+{len(group) - 1} more)"
         return PdfUnit(
@@ -136,6 +137,7 @@ class PdfReader(Reader):
         return data, None
 
     def _batch(self, rows: list[tuple[str, str, bytes]], bad: list[tuple[str, str, str, str | None]]) -> ReadBatch:
+        """Documents (id, source, metadata, pdf bytes) and quarantined files as one ReadBatch."""
         source = self.spec.source or self.format
         if rows:
             ids = [r[0] for r in rows]

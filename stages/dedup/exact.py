@@ -33,7 +33,6 @@ class ExactDedup(DatasetStage):
     name = "exact_dedup_v1"
     Params = ExactDedupParams
     batch_size = 8192
-    partitions = 16
 
     def keys(self, batch: pa.Table) -> pa.Table:
         """id, key (uint64 hash) and priority for each row."""

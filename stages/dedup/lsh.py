@@ -155,7 +155,6 @@ class MinHashDedup(DatasetStage):
     name = "minhash_dedup_v1"
     Params = LshParams
     batch_size = 4096
-    partitions = 16
 
     def setup(self) -> None:
         """Prepare the signature annotator used when the input has no signature column."""
