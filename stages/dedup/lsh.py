@@ -253,14 +253,21 @@ class MinHashDedup(DatasetStage):
         """Band buckets and node records of earlier runs' documents, from their stored signatures."""
         from pathlib import Path
 
-        from dataforge.shuffle import read_partition
+        import pyarrow.parquet as pq
 
         p: LshParams = self.params  # type: ignore[assignment]
         bands, nodes = [], []
-        for ref in p.reference:
-            t = read_partition(Path(ref) / "nodes", part)
-            if t is None or t.num_rows == 0:
+        # Task ``part`` takes every P-th node file of the references (their partition count may differ
+        # from this run's) and re-routes the rows by this run's partitions.
+        files = [f for ref in p.reference for f in sorted((Path(ref) / "nodes").glob("part-*.parquet"))]
+        if p.reference and not files:
+            raise FileNotFoundError(f"{self.name}: no node signatures under {p.reference}; give the folder of a "
+                                    "finished minhash_dedup_v1 stage, e.g. runs/NAME/stages/03-minhash_dedup_v1")
+        for f in files[part::self.partitions]:
+            t = pq.read_table(f)
+            if t.num_rows == 0:
                 continue
+            ref = str(f.parent.parent)
             col = t.column("sig").combine_chunks()
             if col.type.list_size != self._bands * self._rows:
                 raise ValueError(f"{self.name}: reference {ref} has {col.type.list_size}-hash signatures; "
