@@ -156,6 +156,16 @@ class TestOnRay:
         assert len(outs[0][0]) > 3
         assert outs[0] == outs[1] == outs[2]
 
+    def test_stateful_stage_sets_up_once_per_actor(self, tmp_path: Path, ray_local: Any) -> None:
+        data = corpus(tmp_path, 600)
+        log = tmp_path / "setups.log"
+        p = pipeline(data, tmp_path / "out", stages=[{"stage": "setup_log_v1", "params": {"log": str(log)}}])
+        p = p.model_copy(update={"workers": 2})
+        res = run(make_plan(p, tmp_path / "run"), RayExecutor())
+        assert res.summary["shards"] >= 6
+        pids = log.read_text().split()
+        assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)  # one set-up per actor, not per shard
+
     def test_worker_killed_midway_is_retried(self, tmp_path: Path, ray_local: Any) -> None:
         data = corpus(tmp_path, 300)
         marker = tmp_path / "crashed"

@@ -67,3 +67,27 @@ class Boom(Transform):
             if t and "BOOM" in t:
                 raise ValueError("found BOOM in the text")
         return batch
+
+
+class SetupLogParams(StageParams):
+    """Where to log setup() calls."""
+
+    log: str
+
+
+class SetupLog(Transform):
+    """A stateful stage that appends its process id to a file on every setup() (to count actor set-ups)."""
+
+    name = "setup_log_v1"
+    Params = SetupLogParams
+    stateful = True
+    example = {"log": "/dev/null"}
+
+    def setup(self) -> None:
+        """Record this process."""
+        with open(self.params.log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        """Pass rows through."""
+        return batch

@@ -80,13 +80,16 @@ def test_empty_file_yields_nothing(tmp_path: Path) -> None:
     assert d.num_rows == 0 and q.num_rows == 0
 
 
-def test_huge_document_is_quarantined_not_loaded_twice(tmp_path: Path) -> None:
+def test_huge_documents_are_quarantined(tmp_path: Path) -> None:
+    """Over max_text_bytes: text_too_large; far over it (a 50 MB line): skipped unread as line_too_large."""
     big = "word " * (11 * 1024 * 1024 // 5)
+    huge = "word " * (50 * 1024 * 1024 // 5)
     f = write_jsonl(tmp_path / "big.jsonl", [{"id": "small", "text": "fine"}, {"id": "big", "text": big},
-                                             {"id": "after", "text": "ok"}])
+                                             {"id": "huge", "text": huge}, {"id": "after", "text": "ok"}])
     d, q = read_all([str(f)], id_field="id", max_text_bytes=10 * 1024 * 1024)
     assert d.column("id").to_pylist() == ["small", "after"]
-    assert q.column("reason").to_pylist() == ["text_too_large"]
+    assert q.column("reason").to_pylist() == ["text_too_large", "line_too_large"]
+    assert "input.max_text_bytes" in q.column("detail")[1].as_py()
 
 
 def test_overlong_line_is_skipped_and_reported(tmp_path: Path) -> None:
