@@ -342,9 +342,8 @@ def apply_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
     try:
         for batch in read_part(plan.stages[index - 1], unit, ps.batch_size):
             t0 = time.perf_counter()
-            res = apply_drops(batch, drops)
-            kept = stage.annotate_kept(res.kept, annotations)
-            sink.add(kept, res.dropped, None, batch.num_rows)
+            res = stage.apply_batch(batch, drops, annotations, ps.folder)
+            sink.add(res.kept, res.dropped, res.quarantined, batch.num_rows, res.created)
             sink.seconds += time.perf_counter() - t0
         return {str(index): sink.commit(stage.versions())}
     except BaseException:
@@ -494,16 +493,21 @@ def summarize(plan: Plan, executed: dict[int, int], walls: dict[int, float], wal
         balanced = agg["rows_in"] + agg["created"] == agg["rows_out"] + sum(agg["dropped"].values()) + sum(agg["quarantined"].values())
         entry = {"index": ps.index, "stage": ps.name, "folder": ps.folder.name, **agg, "balanced": balanced,
                  "shards_computed": executed.get(ps.index, 0), "shards": len(plan.units)}
+        report: dict[str, Any] = {}
+        if ps.is_dataset:
+            custom = ps.stage.report(ps.folder)  # type: ignore[union-attr]
+            if custom:
+                report.update(custom)
         if agg["dropped"]:
             from dataforge.breakdown import cluster_report, removal_breakdown
 
-            report = removal_breakdown(ps.folder)
+            report.update(removal_breakdown(ps.folder))
             if ps.is_dataset:
                 clusters = cluster_report(ps.folder)
                 if clusters:
                     report["clusters"] = clusters
-            if report:
-                entry["report"] = report
+        if report:
+            entry["report"] = report
         stages_out.append(entry)
         manifest = {
             "stage": ps.name,
@@ -574,6 +578,10 @@ def publish(plan: Plan) -> None:
     """Expose the last stage's kept shards at ``output.path`` (hard links where possible) with a manifest."""
     last = plan.stages[-1]
     out = Path(plan.spec.output.path)
+    special = last.stage.published(last.folder) if last.is_dataset else None  # type: ignore[union-attr]
+    if special is not None:
+        _publish_folder(Path(special), plan.spec.output.path)
+        return
     if "://" in plan.spec.output.path:
         _publish_remote(plan)
         return
@@ -619,3 +627,38 @@ def _publish_remote(plan: Plan) -> None:
         with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}", compression=None) as dst:
             while chunk := fh.read(1 << 24):
                 dst.write(chunk)
+
+
+def _publish_folder(src: Path, dest: str) -> None:
+    """Mirror a folder of finished files (e.g. token shards with their manifests) to the output path."""
+    from dataforge.readers.files import filesystem
+
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if "://" in dest:
+        fs, base = filesystem(dest)
+        for f in files:
+            rel = f.relative_to(src).as_posix()
+            fs.create_dir(f"{base}/{rel}".rsplit("/", 1)[0], recursive=True)
+            with open(f, "rb") as fh, fs.open_output_stream(f"{base}/{rel}", compression=None) as dst:
+                while chunk := fh.read(1 << 24):
+                    dst.write(chunk)
+        return
+    out = Path(dest)
+    wanted = set()
+    for f in files:
+        rel = f.relative_to(src)
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        wanted.add(target)
+        tmp = target.with_name("." + target.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(f, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(f, tmp)
+        os.replace(tmp, target)
+    for stale in out.rglob("*"):
+        if stale.is_file() and stale not in wanted and not stale.name.startswith("."):
+            stale.unlink()

@@ -151,8 +151,11 @@ def shard_task(plan: "Plan", index: int, item: dict[str, Any]) -> dict[str, Any]
     unit = plan.units[item["unit"]]
     batches: Iterator[pa.Table] = rebatch(read_part(plan.stages[index - 1], unit, ps.batch_size), ps.batch_size)
     out = getattr(stage, item["method"])(unit.index, batches, **item["kwargs"])
+    info: dict[str, Any] = {}
+    if isinstance(out, tuple):  # (output, info) like partition methods
+        out, info = out
     rows = _write_outputs(ps.folder, item["name"], out, f"part-{unit.index:05d}.parquet", stage.partitions)  # type: ignore[union-attr]
-    return {"unit": unit.index, "rows": rows}
+    return {"unit": unit.index, "rows": rows, **(info or {})}
 
 
 def _write_outputs(folder: Path, name: str | list[str], out: Any, filename: str, partitions: int) -> dict[str, int]:
@@ -192,10 +195,13 @@ class InMemoryContext:
     through exactly the code paths it runs on the cluster.
     """
 
-    def __init__(self, stage: Any, batch: pa.Table) -> None:
-        """Hold the stage and the one batch that plays shard 0."""
+    def __init__(self, stage: Any, batch: pa.Table, folder: Path | None = None) -> None:
+        """Hold the stage and the one batch that plays shard 0; ``folder`` takes files a stage writes."""
+        import tempfile
+
         self.stage = stage
         self.batch = batch
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="dataforge-inmemory-"))
         self.partitions = stage.partitions
         self.data: dict[str, list[pa.Table]] = {}
 
@@ -216,8 +222,12 @@ class InMemoryContext:
         """Run the shard method on the one batch."""
         for n in [name] if isinstance(name, str) else name:
             self.data.pop(n, None)
-        self._store(name, getattr(self.stage, method)(0, iter([self.batch]), **kwargs))
-        return [{"unit": 0}]
+        out = getattr(self.stage, method)(0, iter([self.batch]), **kwargs)
+        info: dict[str, Any] = {}
+        if isinstance(out, tuple):
+            out, info = out
+        self._store(name, out)
+        return [{"unit": 0, **(info or {})}]
 
     def map_partitions(self, name: str | list[str], method: str, inputs: list[str], **kwargs: Any) -> list[dict[str, Any]]:
         """Run the partition method for every partition, reading the in-memory inputs."""
@@ -241,8 +251,6 @@ class InMemoryContext:
 
 def run_in_memory(stage: Any, batch: pa.Table) -> Any:
     """Apply a dataset stage to a single batch through its distributed rounds, in memory."""
-    from dataforge.stage import apply_drops
-
     if batch.num_rows == 0:
         from dataforge.stage import BatchResult
 
@@ -253,6 +261,4 @@ def run_in_memory(stage: Any, batch: pa.Table) -> Any:
     if drops is None:
         drops = pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
                           "detail": pa.array([], pa.string())})
-    res = apply_drops(batch, drops.select(["id", "reason", "detail"]))
-    res.kept = stage.annotate_kept(res.kept, ctx.rows_for_unit("annotations"))
-    return res
+    return stage.apply_batch(batch, drops.select(["id", "reason", "detail"]), ctx.rows_for_unit("annotations"), ctx.folder)

@@ -323,6 +323,20 @@ class DatasetStage(Stage):
         """Add columns from the ``annotations`` dataset to a shard's kept rows (default: none)."""
         return batch
 
+    def apply_batch(self, batch: pa.Table, drops: pa.Table, annotations: pa.Table | None, folder: Any) -> BatchResult:
+        """Apply the global decisions to one batch of a shard: drop, then annotate (override to repeat rows)."""
+        res = apply_drops(batch, drops)
+        res.kept = self.annotate_kept(res.kept, annotations)
+        return res
+
+    def report(self, folder: Any) -> dict[str, Any] | None:
+        """A stage-specific report for the run summary, read from the stage folder (default: none)."""
+        return None
+
+    def published(self, folder: Any) -> Any:
+        """A folder whose files are the run's published output instead of per-shard rows (default: none)."""
+        return None
+
     # -- the distributed form ----------------------------------------------------------------
     def run_dataset(self, ctx: Any) -> None:
         """Run the global rounds on the cluster; the default is keys -> decide."""

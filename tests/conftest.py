@@ -70,7 +70,8 @@ def table(rows: list[dict[str, Any]]) -> pa.Table:
     """A core-schema table from dicts (missing core columns become nulls)."""
     from dataforge.schema import conform
 
-    return conform(pa.Table.from_pylist(rows))
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's keys, not only the first row's
+    return conform(pa.table({k: [r.get(k) for r in rows] for k in keys}) if rows else pa.table({}))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,83 @@
+"""Mixture statistics of a finished mix_v1 stage: shares before and after against targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _read(folder: Path, columns: list[str]) -> pa.Table | None:
+    files = sorted(str(f) for f in folder.glob("*.parquet")) if folder.exists() else []
+    if not files:
+        return None
+    ds = pads.dataset(files, format="parquet")
+    return ds.to_table(columns=[c for c in columns if c in ds.schema.names])
+
+
+def _group_tokens(t: pa.Table, key: str, tokens: str) -> dict[str, tuple[int, int]]:
+    if key not in t.column_names:
+        return {}
+    g = t.group_by(key).aggregate([(tokens, "sum"), (tokens, "count")])
+    return {str(k if k is not None else "(none)"): (int(s), int(c))
+            for k, s, c in zip(g.column(key).to_pylist(), g.column(f"{tokens}_sum").to_pylist(),
+                               g.column(f"{tokens}_count").to_pylist())}
+
+
+def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
+    """Per mixture and domain: documents, tokens, share before/after, target share, repetition, quality quantiles."""
+    plan_path = folder / "mix_plan.json"
+    if not plan_path.exists():
+        return None
+    plan = json.loads(plan_path.read_text())
+    p = stage.params
+    prefer = sorted({m.prefer for m in p.mixtures.values() if m.prefer})
+    cols = ["mixture", p.domain_column, p.token_column, "language", "source", "text", *prefer]
+    data = _read(folder / "data", cols)
+    available = plan["available_tokens"]
+    total_before = sum(available.values()) or 1
+    out: dict[str, Any] = {"mixtures": {}, "problems": plan.get("problems", [])}
+    for m, mp in sorted(plan["mixtures"].items()):
+        sel = None
+        if data is not None and data.num_rows:
+            sel = data.filter(pc.equal(data.column("mixture"), m))
+            if p.token_column not in sel.column_names:
+                est = np.ceil(np.asarray(pc.fill_null(pc.binary_length(sel.column("text")), 0).to_numpy(zero_copy_only=False))
+                              / p.bytes_per_token).astype(np.int64)
+                sel = sel.append_column(p.token_column, pa.array(est))
+        after = _group_tokens(sel, p.domain_column, p.token_column) if sel is not None else {}
+        total_after = sum(v[0] for v in after.values()) or 1
+        rows = []
+        for d, e in sorted(mp["domains"].items()):
+            tok_after, docs_after = after.get(d, (0, 0))
+            row = {
+                "domain": d, "documents_before": e["documents"], "documents_after": docs_after,
+                "tokens_before": e["tokens_available"], "tokens_after": tok_after,
+                "share_before": round(e["tokens_available"] / total_before, 5),
+                "share_after": round(tok_after / total_after, 5), "target_share": round(e["target_share"], 5),
+                "repeat_factor": round(tok_after / e["tokens_available"], 3) if e["tokens_available"] else 0.0,
+                "tokens_target": e["tokens_target"], "shortfall_tokens": e.get("shortfall_tokens", 0.0),
+            }
+            mix = p.mixtures[m]
+            if mix.prefer and sel is not None and mix.prefer in sel.column_names:
+                vals = sel.filter(pc.equal(sel.column(p.domain_column), d)).column(mix.prefer)
+                vals = np.asarray(pc.drop_null(vals).to_numpy(zero_copy_only=False), dtype=float)
+                if len(vals):
+                    row["quality_quantiles"] = {str(q): round(float(np.quantile(vals, q)), 4) for q in QUANTILES}
+            rows.append(row)
+        by = {}
+        for key in ("language", "source"):
+            if sel is not None and key in sel.column_names:
+                g = _group_tokens(sel, key, p.token_column)
+                by[key] = [{key: k, "documents": c, "tokens": s, "share": round(s / total_after, 5)}
+                           for k, (s, c) in sorted(g.items(), key=lambda kv: -kv[1][0])[:20]]
+        out["mixtures"][m] = {"total_tokens_target": mp["total_tokens"], "tokens_after": total_after if after else 0,
+                              "domains": rows, **{f"by_{k}": v for k, v in by.items()}}
+    return {"mixture": out}
