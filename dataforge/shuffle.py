@@ -99,7 +99,11 @@ class DatasetContext:
         self.executor = executor
         self.progress = progress
         self.stage_plan = plan.stages[index]
-        self.partitions: int = self.stage_plan.stage.partitions  # type: ignore[union-attr]
+
+    @property
+    def partitions(self) -> int:
+        """The stage's partition count (a stage may set it between rounds, e.g. to its number of output shards)."""
+        return self.stage_plan.stage.partitions  # type: ignore[union-attr]
 
     @property
     def folder(self) -> Path:
@@ -202,8 +206,12 @@ class InMemoryContext:
         self.stage = stage
         self.batch = batch
         self.folder = folder or Path(tempfile.mkdtemp(prefix="dataforge-inmemory-"))
-        self.partitions = stage.partitions
         self.data: dict[str, list[pa.Table]] = {}
+
+    @property
+    def partitions(self) -> int:
+        """The stage's current partition count."""
+        return self.stage.partitions
 
     def _store(self, name: str | list[str], out: Any) -> None:
         names = [name] if isinstance(name, str) else name

@@ -54,6 +54,14 @@ def print_reports(summary: dict[str, Any], console: Any) -> None:
             for r in rows:
                 t.add_row(r[col], f"{r['in']:,}", f"{r['removed']:,}", f"{r['rate']:.1%}")
             console.print(t)
+        mixture = report.get("mixture")
+        if mixture:
+            print_mixture(mixture, console)
+        shards = report.get("shards")
+        if shards:
+            for m, info in shards.items():
+                console.print(f"[bold]shards[/] {m}: {info['shards']} file(s), {info['documents']:,} documents, "
+                              f"{info['tokens']:,} tokens, {info['bytes'] / 1e6:,.1f} MB — {info['manifest']}")
         clusters = report.get("clusters")
         if clusters:
             console.print(f"[bold]{s['stage']}[/]: {clusters['clusters']:,} clusters holding "
@@ -63,3 +71,30 @@ def print_reports(summary: dict[str, Any], console: Any) -> None:
             for c in clusters["largest"]:
                 t.add_row(c["kept"], f"{c['size']:,}", ", ".join(c["removed_examples"]))
             console.print(t)
+
+
+def print_mixture(mixture: dict[str, Any], console: Any) -> None:
+    """Per mixture: domains with tokens and shares before/after against the target."""
+    from rich.table import Table
+
+    for problem in mixture.get("problems", []):
+        console.print(f"[yellow]target not met:[/] {problem}")
+    for name, m in mixture["mixtures"].items():
+        t = Table(title=f"mixture {name!r}: {m['tokens_after']:,} tokens (target {m['total_tokens_target']:,.0f})")
+        for c in ("domain", "docs before", "docs after", "tokens before", "tokens after", "share before",
+                  "share after", "target", "repeat", "quality p10/p50/p90"):
+            t.add_column(c, justify="left" if c == "domain" else "right")
+        for d in m["domains"]:
+            q = d.get("quality_quantiles")
+            qs = f"{q['0.1']:.2f}/{q['0.5']:.2f}/{q['0.9']:.2f}" if q else ""
+            off = d["share_after"] - d["target_share"]
+            mark = "" if abs(off) <= 0.01 or not d["target_share"] else " [yellow]![/]"
+            t.add_row(d["domain"], f"{d['documents_before']:,}", f"{d['documents_after']:,}", f"{d['tokens_before']:,}",
+                      f"{d['tokens_after']:,}", f"{d['share_before']:.1%}", f"{d['share_after']:.1%}{mark}",
+                      f"{d['target_share']:.1%}", f"{d['repeat_factor']:.2f}x", qs)
+        console.print(t)
+        for key in ("by_language", "by_source"):
+            rows = m.get(key)
+            if rows:
+                col = key.split("_", 1)[1]
+                console.print(f"  by {col}: " + ", ".join(f"{r[col]} {r['share']:.1%}" for r in rows[:8]))
