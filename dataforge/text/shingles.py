@@ -1,7 +1,7 @@
 """Vectorised shingling of Arrow text columns: normalise, split into words or characters, hash n-grams.
 
 The whole batch is processed at once with numpy over its code points and UTF-8 bytes; the
-only Python loops run over distinct tokens (hashing) and over documents that need NFKC.
+only Python loop runs over the documents that need NFKC.
 
 1. **Normalise**: Unicode NFKC (Python's ``unicodedata``; only documents containing a code
    point that NFKC may change are passed to it), simple lowercase mapping, format characters
@@ -23,8 +23,8 @@ only Python loops run over distinct tokens (hashing) and over documents that nee
    concatenated: :func:`document_shingles` returns these strings for one document.
 4. **Hash** each shingle to 64 bits, with one of two functions of the shingle text:
 
-   * ``"xxh3"`` (fast): every distinct token of the batch is hashed once with xxh3-64
-     (seed 0, of its UTF-8 bytes); the shingle hash is ``fmix64(fold)`` where ``fold`` runs
+   * ``"xxh3"`` (fast): every token is hashed with xxh3-64 (seed 0, of its UTF-8 bytes,
+     computed with numpy: :mod:`dataforge.text.xxh3`); the shingle hash is ``fmix64(fold)`` where ``fold`` runs
      ``h = h * 0x9E3779B97F4A7C15 + token_hash`` (mod 2^64) over the shingle's tokens and
      ``fmix64`` is the MurmurHash3 finaliser. :func:`fast_shingle_hash` is the same function in
      plain Python, for use as a ``hashfunc`` with other tools (datasketch).
@@ -47,6 +47,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataforge.text.xxh3 import xxh3_64
+
 #: Languages written without spaces between words (ISO 639-1/639-3 primary subtags): shingled by characters.
 CHAR_LANGUAGES: tuple[str, ...] = (
     "zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu", "cmn", "jpn", "tha", "lao", "khm", "mya", "bod",
@@ -65,8 +67,9 @@ _M64 = (1 << 64) - 1
 _FOLD_MULT_NP = np.uint64(FOLD_MULT)
 _SPACE, _END = 0x20, 0x0A  # separators become spaces; each document ends with one newline
 # flags in the top byte of a code point's table entry (the low 21 bits are its output code point)
-_SEP, _FORMAT, _SCRIPT, _NFKC = 1, 2, 4, 8
+_SEP, _FORMAT, _SCRIPT, _SIMPLE, _COMPLEX = 1, 2, 4, 8, 16
 _CP_MASK = np.uint32(0x1FFFFF)
+_END_UTF32 = "\n".encode("utf-32-le")
 
 
 @dataclass(frozen=True)
@@ -93,32 +96,24 @@ class Tokens:
     """The tokens of a batch: byte ranges into the normalised UTF-8 bytes of all documents.
 
     In ``data`` every separator character is one space and each document ends with a
-    newline. Token t spans ``data[token_offsets[t]:token_offsets[t + 1]]``: its characters
-    followed by the separators up to the next token (trailing spaces and newlines are not
-    part of the token).
+    newline; token t is ``data[starts[t]:ends[t]]``.
     """
 
     data: np.ndarray  # uint8
-    token_offsets: np.ndarray  # int64, T + 1
+    starts: np.ndarray  # int64, T
+    ends: np.ndarray  # int64, T
     doc_tokens: np.ndarray  # int64, n + 1: document i owns tokens doc_tokens[i]:doc_tokens[i + 1]
     char_mode: np.ndarray  # bool, n: True where the document was segmented into characters
 
     @property
     def num_tokens(self) -> int:
         """Number of tokens in the batch."""
-        return len(self.token_offsets) - 1
-
-    def arrow(self) -> pa.LargeStringArray:
-        """The token spans as an Arrow string array (zero-copy; trailing separators included)."""
-        return pa.LargeStringArray.from_buffers(
-            self.num_tokens, pa.py_buffer(self.token_offsets), pa.py_buffer(self.data)
-        )
+        return len(self.starts)
 
     def texts(self) -> list[bytes]:
-        """Every token's UTF-8 bytes, without its trailing separators (a Python list: for slow paths)."""
+        """Every token's UTF-8 bytes (a Python list: for slow paths and tests)."""
         raw = self.data.tobytes()
-        bounds = self.token_offsets.tolist()
-        return [raw[s:e].rstrip(b" \n") for s, e in zip(bounds[:-1], bounds[1:])]
+        return [raw[s:e] for s, e in zip(self.starts.tolist(), self.ends.tolist())]
 
 
 @dataclass
@@ -144,8 +139,9 @@ def _as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(col, "")
 
 
-def _entry(c: int, lowercase: bool, strip_punctuation: bool) -> int:
-    """Table entry of one code point: output code point in the low 21 bits, flags in the top byte."""
+def _entry(c: int, form: str, lowercase: bool, strip_punctuation: bool) -> tuple[int, str | None]:
+    """Table entry of one code point (output code point in the low 21 bits, flags in the top byte) and,
+    for a ``_SIMPLE`` one, what ``form`` turns it into."""
     ch = chr(c)
     cat = unicodedata.category(ch)
     flags = 0
@@ -160,27 +156,58 @@ def _entry(c: int, lowercase: bool, strip_punctuation: bool) -> int:
         out = ord(low[0]) if low else c  # simple (1:1) mapping: U+0130 -> i
     if cat[0] == "L" and any(lo <= c <= hi for lo, hi in CHAR_SCRIPT_BLOCKS):
         flags |= _SCRIPT
-    if (c >= 0x10000 or cat[0] == "M" or unicodedata.combining(ch) or 0x1100 <= c <= 0x11FF
-            or unicodedata.normalize("NFKC", ch) != ch):
-        flags |= _NFKC  # NFKC may change a text containing it (quick-check "no" or "maybe")
-    return out | (flags << 24)
+    if form == "none":
+        return out | (flags << 24), None
+    mapped = unicodedata.normalize(form, ch)
+    # may combine with a neighbour (quick-check "maybe"): combining marks, Hangul jamo
+    combines = cat[0] == "M" or unicodedata.combining(ch) != 0 or 0x1100 <= c <= 0x11FF
+    if combines:
+        flags |= _COMPLEX
+    elif mapped != ch:
+        head = mapped[0]
+        if c < 0x10000 and unicodedata.combining(head) == 0 and unicodedata.category(head)[0] != "M" \
+                and not 0x1100 <= ord(head) <= 0x11FF:
+            flags |= _SIMPLE  # maps to a fixed string starting with a starter: replace in place
+            return out | (flags << 24), mapped
+        flags |= _COMPLEX
+    return out | (flags << 24), None
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Per option set: entries of the BMP code points and the replacements of the ``_SIMPLE`` ones."""
+
+    entries: np.ndarray  # uint32, 65,536
+    rep_len: np.ndarray  # uint8, 65,536: code points a _SIMPLE code point becomes (0 otherwise)
+    rep_off: np.ndarray  # int64, 65,536: where they start in rep_cps
+    rep_cps: np.ndarray  # uint32
 
 
 @lru_cache(maxsize=4)
-def _table(lowercase: bool, strip_punctuation: bool) -> np.ndarray:
-    """Entries of the 65,536 BMP code points (uint32), built once per process and option set."""
-    return np.array([_entry(c, lowercase, strip_punctuation) for c in range(0x10000)], dtype=np.uint32)
+def _tables(form: str, lowercase: bool, strip_punctuation: bool) -> _Tables:
+    """Build the tables once per process and option set (about 0.3 s)."""
+    entries = np.zeros(0x10000, dtype=np.uint32)
+    rep_len = np.zeros(0x10000, dtype=np.uint8)
+    rep_off = np.zeros(0x10000, dtype=np.int64)
+    reps: list[int] = []
+    for c in range(0x10000):
+        entries[c], mapped = _entry(c, form, lowercase, strip_punctuation)
+        if mapped is not None:
+            rep_len[c], rep_off[c] = len(mapped), len(reps)
+            reps.extend(map(ord, mapped))
+    return _Tables(entries, rep_len, rep_off, np.array(reps, dtype=np.uint32))
 
 
-def _lookup(cp: np.ndarray, lowercase: bool, strip_punctuation: bool) -> np.ndarray:
+def _lookup(cp: np.ndarray, spec: ShingleSpec) -> np.ndarray:
     """Table entries of code points (the BMP from the table, the few astral ones one by one)."""
-    table = _table(lowercase, strip_punctuation)
+    table = _tables(spec.form, spec.lowercase, spec.strip_punctuation).entries
     if len(cp) == 0 or cp.max() < 0x10000:
         return table.take(cp)
     astral = cp >= 0x10000
     v = table.take(np.where(astral, 0, cp))
     uniq, inv = np.unique(cp[astral], return_inverse=True)
-    v[astral] = np.array([_entry(int(c), lowercase, strip_punctuation) for c in uniq], dtype=np.uint32)[inv]
+    entry = [_entry(int(c), spec.form, spec.lowercase, spec.strip_punctuation)[0] for c in uniq]
+    v[astral] = np.array(entry, dtype=np.uint32)[inv]
     return v
 
 
@@ -191,35 +218,65 @@ def _segment_counts(mask: np.ndarray, seg: np.ndarray) -> np.ndarray:
 
 def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Code points of the documents, each followed by a newline, and the segment offsets (n + 1)."""
-    cp = np.frombuffer(("\n".join(texts) + "\n").encode("utf-32-le"), dtype=np.uint32)
+    parts = [t.encode("utf-32-le") for t in texts]
+    parts.append(b"")
+    cp = np.frombuffer(_END_UTF32.join(parts), dtype=np.uint32)
     seg = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1, out=seg[1:])
     return cp, seg
 
 
-def _apply_nfkc(
-    texts: list[str], v: np.ndarray, seg: np.ndarray, spec: ShingleSpec
-) -> tuple[np.ndarray, np.ndarray]:
-    """Normalise (NFKC/NFC) the documents that contain a code point it may change; splice them back."""
-    docs = np.flatnonzero(_segment_counts(((v >> np.uint32(24)) & np.uint32(_NFKC)) != 0, seg))
+def _has_flag(v: np.ndarray, flag: int) -> np.ndarray:
+    """Code points whose entry carries a flag."""
+    return (v & np.uint32(flag << 24)) != 0
+
+
+def _normalize_complex(
+    texts: list[str], cp: np.ndarray, v: np.ndarray, seg: np.ndarray, spec: ShingleSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalise with ``unicodedata`` the documents holding a code point that may combine; splice them back."""
+    docs = np.flatnonzero(_segment_counts(_has_flag(v, _COMPLEX), seg))
     if len(docs) == 0:
-        return v, seg
+        return cp, v, seg
     fresh = [unicodedata.normalize(spec.form, texts[i]) + "\n" for i in docs.tolist()]
     new_cp = np.frombuffer("".join(fresh).encode("utf-32-le"), dtype=np.uint32)
-    new_v = _lookup(new_cp, spec.lowercase, spec.strip_punctuation)
+    new_v = _lookup(new_cp, spec)
     new_len = np.fromiter(map(len, fresh), dtype=np.int64, count=len(fresh))
     new_seg = np.concatenate([[0], np.cumsum(new_len)])
-    pieces, prev = [], 0
+    cps, vs, prev = [], [], 0
     for j, i in enumerate(docs.tolist()):
-        pieces.append(v[prev: seg[i]])
-        pieces.append(new_v[new_seg[j]: new_seg[j + 1]])
+        cps += [cp[prev: seg[i]], new_cp[new_seg[j]: new_seg[j + 1]]]
+        vs += [v[prev: seg[i]], new_v[new_seg[j]: new_seg[j + 1]]]
         prev = seg[i + 1]
-    pieces.append(v[prev:])
     lens = np.diff(seg)
     lens[docs] = new_len
     seg = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=seg[1:])
-    return np.concatenate(pieces), seg
+    return np.concatenate(cps + [cp[prev:]]), np.concatenate(vs + [v[prev:]]), seg
+
+
+def _normalize_simple(
+    cp: np.ndarray, v: np.ndarray, seg: np.ndarray, spec: ShingleSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace every ``_SIMPLE`` code point by its normal form (in documents without combining ones)."""
+    pos = np.flatnonzero(_has_flag(v, _SIMPLE))
+    if len(pos) == 0:
+        return v, seg
+    t = _tables(spec.form, spec.lowercase, spec.strip_punctuation)
+    src = cp[pos]
+    k, off = t.rep_len[src].astype(np.int64), t.rep_off[src]
+    v = v.copy()
+    v[pos] = _lookup(t.rep_cps[off], spec)  # the first replacement code point takes the place of the original
+    more = np.flatnonzero(k > 1)
+    if len(more) == 0:
+        return v, seg
+    extra = k[more] - 1
+    at = np.repeat(pos[more] + 1, extra)  # the others are inserted right after it, in order
+    within = np.arange(int(extra.sum())) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    values = _lookup(t.rep_cps[np.repeat(off[more], extra) + within], spec)
+    v = np.insert(v, at, values)
+    seg = seg + np.searchsorted(at, seg, side="right")
+    return v, seg
 
 
 def _char_by_language(language: pa.Array | pa.ChunkedArray | None, n: int, spec: ShingleSpec) -> np.ndarray:
@@ -239,9 +296,10 @@ def _normalized(
     if n == 0:
         return np.zeros(0, dtype=np.uint8), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=bool)
     cp, seg = _encode(texts)
-    v = _lookup(cp, spec.lowercase, spec.strip_punctuation)
+    v = _lookup(cp, spec)
     if spec.form != "none":
-        v, seg = _apply_nfkc(texts, v, seg, spec)
+        cp, v, seg = _normalize_complex(texts, cp, v, seg, spec)
+        v, seg = _normalize_simple(cp, v, seg, spec)
     flags = (v >> np.uint32(24)).astype(np.uint8)
     if (flags & _FORMAT).any():
         keep = (flags & _FORMAT) == 0
@@ -284,14 +342,17 @@ def tokenize(
     data, bounds, is_char = _normalized(text, language, spec)
     word = (data != _SPACE) & (data != _END)
     is_start = word.copy()
-    is_start[1:] &= ~word[:-1]  # a word starts where a separator ends
-    if is_char.any():  # in character documents every code point (UTF-8 lead byte) starts a token
-        char_bytes = np.repeat(is_char, np.diff(bounds))
-        is_start |= word & char_bytes & ((data & 0xC0) != 0x80)
+    is_start[1:] &= ~word[:-1]  # a word starts where a separator ends ...
+    is_end = word.copy()
+    is_end[:-1] &= ~word[1:]  # ... and ends before the next separator
+    if is_char.any():  # in character documents every code point (UTF-8 lead byte) is a token
+        lead = word & np.repeat(is_char, np.diff(bounds)) & ((data & 0xC0) != 0x80)
+        is_start |= lead
+        is_end[:-1] |= lead[1:] & word[:-1]
     starts = np.flatnonzero(is_start)
-    token_offsets = np.append(starts, np.int64(len(data)))
+    ends = np.flatnonzero(is_end) + 1
     doc_tokens = np.searchsorted(starts, bounds, side="left").astype(np.int64)
-    return Tokens(data=data, token_offsets=token_offsets, doc_tokens=doc_tokens, char_mode=is_char)
+    return Tokens(data=data, starts=starts, ends=ends, doc_tokens=doc_tokens, char_mode=is_char)
 
 
 def _shingle_layout(tokens: Tokens, spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -319,16 +380,8 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def token_hashes(tokens: Tokens) -> np.ndarray:
-    """xxh3-64 of every token's UTF-8 bytes, each distinct token of the batch hashed once."""
-    import xxhash
-
-    if tokens.num_tokens == 0:
-        return np.zeros(0, dtype=np.uint64)
-    encoded = pc.dictionary_encode(tokens.arrow())
-    words = pc.utf8_rtrim(encoded.dictionary, " \n").cast(pa.large_binary()).to_pylist()
-    h = xxhash.xxh3_64_intdigest
-    dict_hashes = np.fromiter((h(w) for w in words), dtype=np.uint64, count=len(words))
-    return dict_hashes.take(encoded.indices.to_numpy(zero_copy_only=False))
+    """xxh3-64 (seed 0) of every token's UTF-8 bytes, vectorised (see :mod:`dataforge.text.xxh3`)."""
+    return xxh3_64(tokens.data, tokens.starts, tokens.ends - tokens.starts)
 
 
 def _fold(token_hash: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -337,8 +390,9 @@ def _fold(token_hash: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.n
     if len(first) == 0:
         return out
     t = len(token_hash)
-    for size in np.unique(length).tolist():
-        sel = np.flatnonzero(length == size) if length[0] != size or length[-1] != size or not (length == size).all() else None
+    sizes = np.flatnonzero(np.bincount(length))
+    for size in sizes.tolist():
+        sel = None if len(sizes) == 1 else np.flatnonzero(length == size)
         starts = first if sel is None else first[sel]
         if len(starts) * 4 > t and size > 1:  # many shingles: roll over the whole token array, then pick
             h = token_hash[: t - size + 1].copy()
