@@ -21,14 +21,14 @@ def _bar_chart(title: str, labels: list[str], series: dict[str, list[float]], fm
     n_series = max(1, len(series))
     bar_h, gap = 14, 10
     group_h = bar_h * n_series + gap
-    left, right = 170, 90
+    left, right = 260, 90
     height = 40 + group_h * len(labels) + 24 * ((n_series + 2) // 3)
     vmax = max([v for vals in series.values() for v in vals] + [1e-12])
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
            f'<text x="0" y="16" font-weight="bold" font-size="14">{html.escape(title)}</text>']
     for i, label in enumerate(labels):
         y0 = 30 + i * group_h
-        out.append(f'<text x="{left - 6}" y="{y0 + group_h / 2}" text-anchor="end" font-size="12">{html.escape(label[:28])}</text>')
+        out.append(f'<text x="{left - 6}" y="{y0 + group_h / 2}" text-anchor="end" font-size="12">{html.escape(label[:40])}</text>')
         for j, (name, vals) in enumerate(series.items()):
             v = vals[i]
             w = (width - left - right) * v / vmax
