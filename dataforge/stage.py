@@ -74,6 +74,8 @@ class Stage:
     stateful: ClassVar[bool] = False  # True: run on an actor pool so setup() happens once per actor
     #: Parameters that make a working instance, for docs and the contract test (stages with required params).
     example: ClassVar[dict[str, Any]] = {}
+    #: Columns an earlier stage must have written (e.g. ``tokens``); a batch without them is an error.
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Validate and store the parameters; load nothing heavy here."""

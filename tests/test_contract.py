@@ -22,10 +22,18 @@ def _instance(name: str):
     return cls, cls(cls.example)
 
 
-def _batch(n: int) -> pa.Table:
+#: How to make a column that some stages require from an earlier stage (``Stage.requires``).
+REQUIRED_COLUMNS = {
+    "tokens": lambda n: pa.array([[1, 2, 3 + i] for i in range(n)], pa.list_(pa.uint32())),
+}
+
+
+def _batch(n: int, requires: tuple[str, ...] = ()) -> pa.Table:
     rows = [{"id": f"c{i}", "text": make_text(i), "source": "test", "url": f"https://example.org/{i}",
              "language": "en", "domain": "example.org"} for i in range(n)]
-    t = table(rows)
+    t = table(rows) if rows else table([{"id": "x"}]).slice(0, 0)
+    for col in requires:
+        t = t.append_column(col, REQUIRED_COLUMNS[col](n))
     return t.append_column("zz_extra", pa.array([f"x{i}" for i in range(n)], pa.string()))
 
 
@@ -48,11 +56,13 @@ def test_stage_contract(name: str) -> None:
     info = cls.describe()
     assert info["name"] == name and set(info["params"]) == set(cls.Params.model_fields)
     # an empty batch works
-    empty = _batch(0)
+    for col in cls.requires:
+        assert col in REQUIRED_COLUMNS, f"{name} requires {col!r}: teach the contract test how to make it"
+    empty = _batch(0, cls.requires)
     res = stage(empty)
     assert res.kept.num_rows == 0
     # unknown columns pass through, and every row is accounted for
-    batch = _batch(4)
+    batch = _batch(4, cls.requires)
     res = stage(batch)
     assert res.kept.num_rows - res.created + res.count(res.dropped) + res.count(res.quarantined) == 4
     if res.kept.num_rows:

@@ -51,6 +51,7 @@ class WriteShards(DatasetStage):
     name = "write_shards_v1"
     Params = ShardParams
     batch_size = 8192
+    requires = ("tokens",)
 
     def _mixtures(self, batch: pa.Table) -> pa.Array:
         n = batch.num_rows
