@@ -261,12 +261,12 @@ def run_segment_unit(plan: Plan, first: int, last: int, unit: Unit) -> dict[str,
     stages = plan.stages
     out: dict[str, Any] = {}
     done_upto = first - 1
-    for i in range(last, first - 1, -1):
-        if is_done(stages[i], unit):
-            done_upto = i
+    for i in range(first, last + 1):  # the longest finished prefix of the segment
+        stats = is_done(stages[i], unit)
+        if not stats:
             break
-    for i in range(first, done_upto + 1):
-        out[str(i)] = is_done(stages[i], unit)
+        out[str(i)] = stats
+        done_upto = i
     if done_upto == last:
         return out
     start = done_upto + 1
@@ -283,7 +283,9 @@ def run_segment_unit(plan: Plan, first: int, last: int, unit: Unit) -> dict[str,
             src = _apply_stage(stages[i], unit, rebatch(src, stages[i].batch_size), sinks, plan.compression)
         for _ in src:
             pass
-        for sink in sinks:
+        # Commit in pipeline order: a later stage's stats must never exist without an earlier one's
+        # (generators start outermost-first, so ``sinks`` is in reverse order of the pipeline).
+        for sink in sorted(sinks, key=lambda k: k.ps.index):
             st = sink.ps.stage
             out[str(sink.ps.index)] = sink.commit(st.versions() if st is not None else {})
     except BaseException:
@@ -404,7 +406,8 @@ def run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
         if plan.stages[first].is_dataset:
             executed[first] = _run_dataset_stage(plan, executor, first, progress)
         else:
-            todo = [u for u in plan.units if not is_done(plan.stages[last], u)]
+            group_stages = plan.stages[max(first, 0):last + 1]
+            todo = [u for u in plan.units if not all(is_done(ps, u) for ps in group_stages)]
             group = plan.stages[first:last + 1] if first > 0 else plan.stages[:1]
             sched = _merge_sched([ps.sched for ps in group])
             label = " → ".join(ps.name for ps in group)

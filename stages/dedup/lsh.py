@@ -119,6 +119,9 @@ class LshParams(StageParams):
     ngram: int = Field(5, gt=0, description="shingle size when signatures are computed here")
     seed: int = Field(1, description="MinHash seed when signatures are computed here")
     max_rounds: int = Field(60, gt=1, description="safety bound on connected-components rounds")
+    confirm: bool = Field(
+        True, description="remove a cluster member only if its signature agrees with the kept document's at "
+                          "`threshold` (chains A~B~C with A !~ C keep C)")
     reference: list[str] = Field(
         default_factory=list,
         description="stage folders of earlier minhash_dedup_v1 runs (RUN/stages/NN-minhash_dedup_v1): new documents "
@@ -398,10 +401,11 @@ class MinHashDedup(DatasetStage):
         u, v = _unique_edges(e.column("u").to_numpy(), e.column("v").to_numpy())
         _, node, m = _group_min(u, v)
         where = pc.index_in(pa.array(node, pa.int64()), value_set=nodes_t.column("node").combine_chunks())
-        info = nodes_t.select(["id", "priority", UNIT_COLUMN]).take(where)
+        info = nodes_t.select(["id", "priority", "sig", UNIT_COLUMN]).take(where)
         return pa.table({
             "label": pa.array(m, pa.int64()), "node": pa.array(node, pa.int64()),
-            "id": info.column("id"), "priority": info.column("priority"), UNIT_COLUMN: info.column(UNIT_COLUMN),
+            "id": info.column("id"), "priority": info.column("priority"), "sig": info.column("sig"),
+            UNIT_COLUMN: info.column(UNIT_COLUMN),
             PART_COLUMN: pa.array((m.astype(np.uint64) % np.uint64(self.partitions)).astype(np.int32)),
         }), {}
 
@@ -421,18 +425,35 @@ class MinHashDedup(DatasetStage):
         starts = np.flatnonzero(first)
         sizes = np.diff(np.concatenate((starts, [len(label)])))
         group_start = np.repeat(starts, sizes)
+        p: LshParams = self.params  # type: ignore[assignment]
+        if p.confirm and t.num_rows:
+            col = t.column("sig").combine_chunks()
+            sig = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+            close = (sig == sig[group_start]).mean(axis=1) >= p.threshold
+            # members not close to their kept document leave the cluster and stand alone
+            alone = ~close & ~first
+            if alone.any():
+                label = np.where(alone, -1 - np.arange(len(label)), label)
+                t = t.set_column(t.column_names.index("label"), "label", pa.array(label))
+                t = t.sort_by([("label", "ascending"), ("priority", "descending"), ("id", "ascending")])
+                label = t.column("label").to_numpy()
+                first = np.concatenate(([True], label[1:] != label[:-1]))
+                starts = np.flatnonzero(first)
+                sizes = np.diff(np.concatenate((starts, [len(label)])))
+                group_start = np.repeat(starts, sizes)
         ids = t.column("id")
         kept_id = pc.take(ids, pa.array(group_start))
         drop = pa.array(~first)
         drops = pa.table({"id": pc.filter(ids, drop), "reason": pa.array(["near_duplicate"] * int((~first).sum()), pa.string()),
                           "detail": pc.filter(kept_id, drop), UNIT_COLUMN: pc.filter(t.column(UNIT_COLUMN), drop)})
-        keep = pa.array(first)
+        keep = pa.array(first & (np.repeat(sizes, sizes) > 1))
         ann = pa.table({"id": pc.filter(ids, keep), "cluster_id": pc.filter(kept_id, keep),
-                        "cluster_size": pa.array(sizes, pa.int64()), UNIT_COLUMN: pc.filter(t.column(UNIT_COLUMN), keep)})
+                        "cluster_size": pa.array(sizes[sizes > 1], pa.int64()),
+                        UNIT_COLUMN: pc.filter(t.column(UNIT_COLUMN), keep)})
         ann = ann.filter(pc.greater_equal(ann.column(UNIT_COLUMN), 0))  # reference documents are not in this run
         return ({"decisions": route_to_units_by_column(drops, self.partitions),
                  "annotations": route_to_units_by_column(ann, self.partitions)},
-                {"clusters": len(starts), "removed": int((~first).sum())})
+                {"clusters": int((sizes > 1).sum()), "removed": int((~first).sum())})
 
     def annotate_kept(self, batch: pa.Table, annotations: pa.Table | None) -> pa.Table:
         """``cluster_id`` (kept id; own id for singletons) and ``cluster_size`` (1 for singletons)."""

@@ -90,7 +90,7 @@ def test_chain_is_one_component() -> None:
     """A~B, B~C, C~D with A !~ D is still one cluster (connected components, not pairs)."""
     from dataforge.stages.dedup.lsh import MinHashDedup as M
 
-    stage = M({"verify": "none"})
+    stage = M({"verify": "none", "confirm": False})
     stage.ensure_setup()
     # hand-made signatures: consecutive docs share bands, ends share none
     n, perm = 4, 112
