@@ -493,12 +493,8 @@ class WarcReader(Reader):
                 self._damage(unit, stream, current, pending, exc.reason, exc.detail)
                 return stream.member_at(current)[0]
             except (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, EOFError, OSError) as exc:
-                reason = "not_a_warc_file" if current == 0 and unit.start == 0 and not pending.ids else "corrupt_record"
-                detail = _one_line(exc)
-                if reason == "not_a_warc_file":
-                    detail = f"{unit.relpath} does not start with a WARC or ARC record ({detail}); input.format: warc reads only web archives"
-                else:
-                    detail = f"the record could not be parsed ({detail}); the file is damaged here, reading resumed at the next intact record"
+                reason = "corrupt_record"
+                detail = f"the record could not be parsed ({_one_line(exc)}); the file is damaged here"
                 self._damage(unit, stream, current, pending, reason, detail)
                 return stream.member_at(current)[0]
             try:
