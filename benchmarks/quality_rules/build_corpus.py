@@ -4,14 +4,16 @@ Construction (deterministic, no randomness):
 
 1. ``page``: every page of ``../shared/data/html_eval/pages/*.html.gz`` (sorted by file name),
    extracted with trafilatura (``include_tables=True``, ``fast=True``); pages that extract
-   to nothing are skipped.
+   to nothing are skipped. The URL is the page's own (canonical / og:url) from trafilatura's
+   metadata, when it declares one.
 2. ``ccnet``: the Common Crawl documents after CCNet in ``../shared/data/warc/dolma/ccnet_jsonl``
-   (``*.jsonl`` and ``*.json.gz``, deduplicated by id).
+   (``*.jsonl`` and ``*.json.gz``, deduplicated by id; the id is the URL).
 3. ``slice``: windows of consecutive non-empty lines of every extracted page and CCNet
    document, so documents of every length and shape occur (and the set reaches 5,000).
    Each of the two ``TILINGS`` cuts the document into non-overlapping windows whose sizes
    cycle through its list, from the first line; a window that would run past the end takes
-   the remaining lines (if at least 2). Windows of the two tilings overlap each other.
+   the remaining lines (if at least 2). Windows of the two tilings overlap each other. A
+   slice keeps its document's URL.
 
 Run it with a Python that has trafilatura (the benchmark venv):
 ``.bench/datatrove-venv/bin/python benchmarks/quality_rules/build_corpus.py``
@@ -33,24 +35,27 @@ DATA = ROOT.parent / "shared" / "data"
 TILINGS: tuple[tuple[int, ...], ...] = ((3, 8, 20, 5, 40, 12), (10, 4, 25))
 
 
-def extract_pages(pages: Path, limit: int | None) -> list[dict[str, str]]:
+def extract_pages(pages: Path, limit: int | None) -> list[dict[str, str | None]]:
     """Extract the main text of each HTML page with trafilatura."""
     import trafilatura
 
     docs = []
     files = sorted(pages.glob("*.html.gz"))[:limit]
     for i, f in enumerate(files):
-        text = trafilatura.extract(gzip.decompress(f.read_bytes()), include_tables=True, fast=True)
+        raw = gzip.decompress(f.read_bytes())
+        text = trafilatura.extract(raw, include_tables=True, fast=True)
         if text and text.strip():
-            docs.append({"id": f"page/{f.name.removesuffix('.html.gz')}", "text": text, "kind": "page"})
+            meta = trafilatura.extract_metadata(raw)
+            url = meta.url if meta is not None else None
+            docs.append({"id": f"page/{f.name.removesuffix('.html.gz')}", "text": text, "kind": "page", "url": url})
         if (i + 1) % 100 == 0:
             print(f"  extracted {i + 1}/{len(files)} pages", flush=True)
     return docs
 
 
-def read_ccnet(folder: Path) -> list[dict[str, str]]:
+def read_ccnet(folder: Path) -> list[dict[str, str | None]]:
     """The CCNet documents, deduplicated by id."""
-    seen: dict[str, dict[str, str]] = {}
+    seen: dict[str, dict[str, str | None]] = {}
     for f in sorted(folder.iterdir()):
         if f.name.endswith(".jsonl"):
             lines = f.read_text(encoding="utf-8").splitlines()
@@ -61,20 +66,21 @@ def read_ccnet(folder: Path) -> list[dict[str, str]]:
         for line in lines:
             if line.strip():
                 row = json.loads(line)
-                seen.setdefault(row["id"], {"id": f"ccnet/{row['id']}", "text": row["text"], "kind": "ccnet"})
+                seen.setdefault(row["id"], {"id": f"ccnet/{row['id']}", "text": row["text"], "kind": "ccnet",
+                                            "url": row["id"]})
     return list(seen.values())
 
 
-def slices(doc: dict[str, str], sizes: tuple[int, ...], tiling: int) -> list[dict[str, str]]:
+def slices(doc: dict[str, str | None], sizes: tuple[int, ...], tiling: int) -> list[dict[str, str | None]]:
     """Non-overlapping windows of consecutive non-empty lines, sizes cycling through ``sizes``."""
-    lines = [ln for ln in doc["text"].split("\n") if ln.strip()]
+    lines = [ln for ln in str(doc["text"]).split("\n") if ln.strip()]
     out, start, k = [], 0, 0
     while start < len(lines):
         size = sizes[k % len(sizes)]
         window = lines[start:start + size]
         if len(window) >= 2:
             out.append({"id": f"{doc['id']}#t{tiling}:{start}+{len(window)}", "text": "\n".join(window),
-                        "kind": "slice"})
+                        "kind": "slice", "url": doc["url"]})
         start += size
         k += 1
     return out
