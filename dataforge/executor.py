@@ -69,9 +69,12 @@ def _run_one(fn: WorkFn, item: dict[str, Any]) -> dict[str, Any]:
 class RayExecutor:
     """Runs shard tasks on Ray Data: tasks for stateless stages, actor pools for stateful/GPU ones.
 
-    Document streams go through Ray Data (streaming, backpressure, actor pools). The many short
-    rounds of a dataset stage (``Scheduling.light``) run as plain Ray tasks: Ray Data's start-up
-    per execution (about half a second) would otherwise dominate a ten-round clustering.
+    Stateful and GPU stages run on a Ray Data actor pool (``map_batches`` with an
+    ``ActorPoolStrategy``), so models load once per actor and Ray places GPUs. Stateless shard
+    work runs as plain Ray tasks, at most ``workers`` in flight: every shard task already streams
+    its rows batch by batch and writes them itself, and Ray Data's start-up per execution
+    (seconds on a fresh cluster, about half a second warm) would otherwise dominate short stages
+    and the many rounds of a dataset stage. Both are retried by Ray when a worker dies.
 
     With no address an embedded local Ray starts; ``address`` (or ``RAY_ADDRESS``) joins a cluster.
     """
@@ -116,7 +119,7 @@ class RayExecutor:
         if not items:
             return
         size = max(1, min(len(items), sched.workers or max(1, int(self.cluster_cpus() // max(sched.cpus, 1e-9)))))
-        if sched.light and not sched.actors:
+        if not sched.actors:
             yield from self._tasks(fn, items, sched, size)
             return
         import ray.data
