@@ -4,7 +4,7 @@ Both sides read the same JSONL and write zstd Parquet. Each side runs as its own
 its peak memory (whole process tree, Ray workers included) is measured alone; the two run
 back to back in the same command, alternating, so machine noise hits both.
 
-    python benchmarks/engine_overhead/bench.py --gb 1.0 --repeat 2
+    python benchmarks/engine_overhead/bench.py --gb 0.25 1 4 --repeat 1
 """
 
 from __future__ import annotations
@@ -69,12 +69,34 @@ def make_corpus(path: Path, gb: float) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gb", type=float, default=1.0, help="input size in GiB")
+    ap.add_argument("--gb", type=float, nargs="+", default=[1.0], help="input sizes in GiB")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    corpus = make_corpus(WORK / f"corpus-{args.gb:g}g.jsonl", args.gb)
+    rows = []
+    for gb in args.gb:
+        rows += measure(gb, args.repeat, args.workers)
+    out = WORK / "results.json"
+    out.write_text(json.dumps(rows, indent=2))
+    lines = ["| input | docs | plain pyarrow s (MB/s, peak MiB) | dataforge s end to end (MB/s) | dataforge s in run "
+             "| ratio end to end | ratio in run | dataforge peak MiB (whole Ray tree) |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['input_mb']:,} MB | {r['docs']:,} | {r['pyarrow_s']} ({r['pyarrow_mb_s']}, {r['pyarrow_peak_mib']}) | "
+                     f"{r['dataforge_s']} ({r['dataforge_mb_s']}) | {r['dataforge_in_run_s']} | {r['ratio']}x | "
+                     f"{r['ratio_in_run']}x | {r['dataforge_peak_mib']} |")
+    (Path(__file__).parent / "RESULTS.md").write_text(
+        "# Engine overhead: identity pipeline vs plain pyarrow\n\n"
+        f"Reproduce: `python benchmarks/engine_overhead/bench.py --gb {' '.join(f'{g:g}' for g in args.gb)} "
+        f"--repeat {args.repeat}`\n\n" + "\n".join(lines) + "\n")
+    print(f"results in {out}")
+
+
+def measure(gb: float, repeat: int, workers: int) -> list[dict]:
+    """Baseline and dataforge, alternating, ``repeat`` times on a corpus of ``gb`` GiB."""
+    import shutil
+
+    corpus = make_corpus(WORK / f"corpus-{gb:g}g.jsonl", gb)
     size_mb = corpus.stat().st_size / 1e6
     pipeline = WORK / "identity.yaml"
     pipeline.write_text(textwrap.dedent(f"""
@@ -87,15 +109,13 @@ def main() -> None:
     base_script = WORK / "baseline.py"
     base_script.write_text(BASELINE)
     rows = []
-    for r in range(args.repeat):
-        import shutil
-
+    for r in range(repeat):
         shutil.rmtree(WORK / "run", ignore_errors=True)
         shutil.rmtree(WORK / "out-dataforge", ignore_errors=True)
         base = run_measured([sys.executable, str(base_script), str(corpus), str(WORK / "baseline.parquet")])
         assert base.returncode == 0, base.output
         df = run_measured([sys.executable, "-m", "dataforge", "run", str(pipeline), "--run-dir", str(WORK / "run"),
-                           "--quiet", "--num-cpus", str(args.workers)])
+                           "--quiet", "--num-cpus", str(workers)])
         assert df.returncode == 0, df.output
         summary = json.loads((WORK / "run" / "summary.json").read_text())
         rows.append({
@@ -109,10 +129,9 @@ def main() -> None:
             "ratio_in_run": round(summary["wall_seconds"] / base.seconds, 2),
             "shards": summary["shards"],
         })
-        print(json.dumps(rows[-1]))
-    out = WORK / f"results-{args.gb:g}g.json"
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"results in {out}")
+        print(json.dumps(rows[-1]), flush=True)
+        (WORK / "baseline.parquet").unlink(missing_ok=True)
+    return rows
 
 
 if __name__ == "__main__":
