@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,3 +91,14 @@ def quarantine_table(
         },
         schema=QUARANTINE_SCHEMA,
     )
+
+
+def with_columns(batch: pa.Table, columns: dict[str | pa.Field, Any]) -> pa.Table:
+    """Replace columns that exist (in place) and append the others, in the order given."""
+    for key, col in columns.items():
+        name = key.name if isinstance(key, pa.Field) else key
+        if name in batch.column_names:
+            batch = batch.set_column(batch.column_names.index(name), key, col)
+        else:
+            batch = batch.append_column(key, col)
+    return batch

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from dataforge.schema import with_columns
 from dataforge.shuffle import PART_COLUMN, UNIT_COLUMN, route_to_units_by_column
 from dataforge.stage import DatasetStage, StageParams
 
@@ -463,9 +464,4 @@ class MinHashDedup(DatasetStage):
             where = pc.index_in(ids, value_set=annotations.column("id").combine_chunks())
             cid = pc.coalesce(pc.take(annotations.column("cluster_id"), where), ids)
             size = pc.coalesce(pc.take(annotations.column("cluster_size"), where), size)
-        for name, col in (("cluster_id", cid), ("cluster_size", size)):
-            if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, col)
-            else:
-                batch = batch.append_column(name, col)
-        return batch
+        return with_columns(batch, {"cluster_id": cid, "cluster_size": size})

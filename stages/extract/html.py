@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from dataforge.schema import DETAIL_COLUMN, RAW_EXCERPT_CHARS, REASON_COLUMN, quarantine_table
+from dataforge.schema import DETAIL_COLUMN, RAW_EXCERPT_CHARS, REASON_COLUMN, quarantine_table, with_columns
 from dataforge.stage import BatchResult, StageParams, Transform
 
 #: Columns this stage adds (or overwrites) on every row it emits.
@@ -244,11 +244,7 @@ class HtmlExtract(Transform):
     @staticmethod
     def _with_columns(batch: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
         """Set (replace or append) columns."""
-        for name, values in columns.items():
-            if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, values)
-            else:
-                batch = batch.append_column(name, values)
+        batch = with_columns(batch, columns)
         return batch
 
     def _drop_html(self, table: pa.Table) -> pa.Table:

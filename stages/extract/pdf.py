@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN, quarantine_table
+from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN, quarantine_table, with_columns
 from dataforge.stage import BatchResult, StageParams, Transform
 from dataforge.stages.extract import pdf_text as pt
 
@@ -415,11 +415,7 @@ class _Rows:
         }
         if mode == "page":
             added["page"] = pa.array(c["page"], pa.int32())
-        for name, arr in added.items():
-            if name in out.column_names:
-                out = out.set_column(out.column_names.index(name), name, arr)
-            else:
-                out = out.append_column(name, arr)
+        out = with_columns(out, added)
         if with_reason:
             out = out.append_column(REASON_COLUMN, pa.array(self.reasons, pa.string()))
             out = out.append_column(DETAIL_COLUMN, pa.array(self.details, pa.string()))

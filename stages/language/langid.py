@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
+from dataforge.schema import with_columns
 from dataforge.stage import Filter, StageError, StageParams
 from dataforge.stages.language.qwen3 import qwen3_labels
 
@@ -227,11 +228,7 @@ class LanguageId(Filter):
         if topk is not None:
             cols["language_topk"] = pa.array(
                 topk, pa.list_(pa.struct([("label", pa.string()), ("score", pa.float32())])))
-        for name, arr in cols.items():
-            if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, arr)
-            else:
-                batch = batch.append_column(name, arr)
+        batch = with_columns(batch, cols)
         return batch
 
     # -- decide -----------------------------------------------------------------------------------

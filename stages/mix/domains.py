@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dataforge.schema import with_columns
 from dataforge.stage import Annotator, StageParams
 
 
@@ -87,6 +88,4 @@ class DomainRules(Annotator):
                 match = pc.and_(match, pc.is_in(source, value_set=pa.array(rule.sources, pa.string())))
             label = pc.if_else(pc.and_(pc.is_null(label), match), pa.scalar(rule.domain), label)
         label = pc.fill_null(label, p.fallback)
-        if p.column in batch.column_names:
-            return batch.set_column(batch.column_names.index(p.column), p.column, label)
-        return batch.append_column(p.column, label)
+        return with_columns(batch, {p.column: label})

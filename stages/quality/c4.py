@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN
+from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN, with_columns
 from dataforge.stage import BatchResult, Transform
 
 from .punctuation import TERMINAL_PUNCTUATION
@@ -208,10 +208,7 @@ class C4Filter(Transform):
         annotated = batch
         for name, typ in self._signals.columns().items():
             arr = pa.array(cols[name], typ)
-            if name in annotated.column_names:
-                annotated = annotated.set_column(annotated.column_names.index(name), name, arr)
-            else:
-                annotated = annotated.append_column(name, arr)
+            annotated = with_columns(annotated, {name: arr})
         drop = np.array([r["reason"] is not None for r in pages], dtype=bool)
         kept = annotated.filter(pa.array(~drop))
         if p.rewrite_text and kept.num_rows:

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from dataforge.schema import with_columns
 from dataforge.stage import Annotator, Filter, StageParams
 
 from .words import UNSEGMENTED_LANGUAGES, normalize_language
@@ -62,10 +63,7 @@ class SignalAnnotator(Annotator):
             arr = col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, typ)
             if arr.type != typ:
                 arr = arr.cast(typ)
-            if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, arr)
-            else:
-                batch = batch.append_column(name, arr)
+            batch = with_columns(batch, {name: arr})
         return batch
 
     def text(self, batch: pa.Table) -> pa.ChunkedArray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataforge.schema import with_columns
 from dataforge.stage import Annotator
 
 
@@ -25,10 +26,5 @@ class TextStats(Annotator):
             lines = pc.add(pc.count_substring(text, "\n"), pc.cast(pc.greater(chars, 0), pa.int32()))
         else:
             chars = nbytes = words = lines = pa.array([0] * n, pa.int32())
-        for name, col in (("n_chars", chars), ("n_bytes", nbytes), ("n_words", words), ("n_lines", lines)):
-            col = pc.cast(col, pa.int64())
-            if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, col)
-            else:
-                batch = batch.append_column(name, col)
-        return batch
+        counts = {"n_chars": chars, "n_bytes": nbytes, "n_words": words, "n_lines": lines}
+        return with_columns(batch, {name: pc.cast(col, pa.int64()) for name, col in counts.items()})
