@@ -146,14 +146,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    signals = None
+    if args.signals:
+        from dataforge.signals import signal_distributions
+
+        signals = signal_distributions(Path(args.run_dir))
     if args.json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(json.dumps(summary if signals is None else {**summary, "signals": signals}, indent=2, sort_keys=True))
     else:
         from dataforge.stats import print_reports
 
         console = _console()
         print_summary(summary, console)
         print_reports(summary, console)
+        if signals is not None:
+            from dataforge.signals import print_signals
+
+            print_signals(signals, console)
     return 0
 
 
@@ -208,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="per-stage counts and drop reasons of a run")
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--signals", action="store_true",
+                   help="also show each numeric signal column's quantiles and kept/removed histogram (to choose thresholds)")
     p.set_defaults(fn=cmd_stats)
 
     p = sub.add_parser("sample-corpus", help="write the demo corpus (text from installed documentation)")

@@ -15,4 +15,7 @@ INDEX: dict[str, str] = {
     "c4_filter_v1": "dataforge.stages.quality.c4:C4Filter",
     "blocklist_signals_v1": "dataforge.stages.quality.blocklist:BlocklistSignals",
     "blocklist_filter_v1": "dataforge.stages.quality.blocklist:BlocklistFilter",
+    "fasttext_classify_v1": "dataforge.stages.quality.fasttext_classifier:FastTextClassify",
+    "score_filter_v1": "dataforge.stages.quality.score_filter:ScoreFilter",
+    "score_sample_v1": "dataforge.stages.quality.score_sample:ScoreSample",
 }
