@@ -90,5 +90,5 @@ def needs_shared(*parts: str) -> Path:
     """Path under ../shared/data, skipping the test when the development data is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"development data {path} is absent (it lives beside the repo in ../shared/data)")
+        pytest.skip(reason=f"development data {path} is absent (it lives beside the repo in ../shared/data)")
     return path

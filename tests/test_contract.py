@@ -18,7 +18,7 @@ def _instance(name: str):
     try:
         cls = registry.get(name)
     except ImportError as exc:  # an optional extra that this environment lacks
-        pytest.skip(f"{name} needs an optional dependency: {exc}")
+        pytest.skip(reason=f"{name} needs an optional dependency: {exc}")
     return cls, cls(cls.example)
 
 

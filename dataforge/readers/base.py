@@ -46,6 +46,56 @@ class Unit:
         return f"{self.relpath}|{self.start}|{self.end}|{self.size}|{self.mtime_ns}"
 
 
+@dataclass(frozen=True)
+class FileGroupUnit(Unit):
+    """A shard of consecutive small files (HTML pages, PDFs): ``members`` holds (path, relpath, size, mtime_ns)."""
+
+    members: tuple[tuple[str, str, int, int], ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the member files with their sizes and mtimes, for resume decisions."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for _, rel, size, mtime in self.members:
+            h.update(f"{rel}|{size}|{mtime}\x1f".encode())
+        return f"{self.relpath}|{len(self.members)}|{h.hexdigest()[:24]}"
+
+    @staticmethod
+    def members_of(unit: Unit) -> tuple[tuple[str, str, int, int], ...]:
+        """The files of a unit: its members, or the unit's own file."""
+        if isinstance(unit, FileGroupUnit):
+            return unit.members
+        return ((unit.path, unit.relpath, unit.size, unit.mtime_ns),)
+
+
+def plan_file_groups(files: list["FileInfo"], files_per_unit: int, split_bytes: int) -> list[Unit]:
+    """Group sorted files into units of at most ``files_per_unit`` files and about ``split_bytes`` bytes."""
+    units: list[Unit] = []
+    group: list[FileInfo] = []
+    size = 0
+
+    def close() -> None:
+        first = group[0]
+        label = first.relpath if len(group) == 1 else f"{first.relpath} (+{len(group) - 1} more)"
+        units.append(FileGroupUnit(
+            index=len(units), path=first.path, relpath=label, start=0, end=-1,
+            size=sum(f.size for f in group), mtime_ns=max(f.mtime_ns for f in group),
+            members=tuple((f.path, f.relpath, f.size, f.mtime_ns) for f in group),
+        ))
+
+    for f in files:
+        if group and (len(group) >= files_per_unit or size + f.size > split_bytes):
+            close()
+            group, size = [], 0
+        group.append(f)
+        size += f.size
+    if group:
+        close()
+    return units
+
+
 @dataclass
 class ReadBatch:
     """Documents read from a unit, the rows quarantined while reading, and how many records were seen."""

@@ -15,16 +15,14 @@ the sorted file list. Bad files never stop a run: zero-byte files (``empty_file`
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataforge.readers.base import ReadBatch, Reader, Unit
+from dataforge.readers.base import FileGroupUnit, ReadBatch, Reader, Unit, plan_file_groups
 from dataforge.readers.files import FileInfo, open_input
 from dataforge.schema import conform, empty_documents, quarantine_table
 
@@ -41,21 +39,6 @@ class HtmlOptions(BaseModel):
     batch_bytes: int = Field(32 * 1024 * 1024, gt=0, description="page bytes held in one batch")
 
 
-@dataclass(frozen=True)
-class HtmlUnit(Unit):
-    """A shard of consecutive HTML files: ``members`` holds (path, relpath, size, mtime_ns) per file."""
-
-    members: tuple[tuple[str, str, int, int], ...] = ()
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the member files with their sizes and mtimes, for resume decisions."""
-        h = hashlib.sha256()
-        for _, rel, size, mtime in self.members:
-            h.update(f"{rel}|{size}|{mtime}\x1f".encode())
-        return f"{self.relpath}|{len(self.members)}|{h.hexdigest()[:24]}"
-
-
 class HtmlReader(Reader):
     """Reads HTML files as one document per file with the raw bytes in ``html``; bad files are quarantined."""
 
@@ -65,34 +48,12 @@ class HtmlReader(Reader):
 
     def plan(self, files: list[FileInfo]) -> list[Unit]:
         """Group the sorted files into units of ``files_per_unit`` files and about ``split_bytes`` bytes."""
-        opts: HtmlOptions = self.options  # type: ignore[assignment]
-        units: list[Unit] = []
-        group: list[FileInfo] = []
-        size = 0
-        for f in files:
-            if group and (len(group) >= opts.files_per_unit or size + f.size > self.spec.split_bytes):
-                units.append(self._unit(len(units), group))
-                group, size = [], 0
-            group.append(f)
-            size += f.size
-        if group:
-            units.append(self._unit(len(units), group))
-        return units
-
-    @staticmethod
-    def _unit(index: int, group: list[FileInfo]) -> HtmlUnit:
-        first = group[0]
-        label = first.relpath if len(group) == 1 else f"{first.relpath} (+{len(group) - 1} more)"
-        return HtmlUnit(
-            index=index, path=first.path, relpath=label, start=0, end=-1,
-            size=sum(f.size for f in group), mtime_ns=max(f.mtime_ns for f in group),
-            members=tuple((f.path, f.relpath, f.size, f.mtime_ns) for f in group),
-        )
+        return plan_file_groups(files, self.options.files_per_unit, self.spec.split_bytes)  # type: ignore[attr-defined]
 
     def read(self, unit: Unit) -> Iterator[ReadBatch]:
         """Yield the unit's pages in batches bounded by ``batch_bytes`` and ``input.batch_rows``."""
         opts: HtmlOptions = self.options  # type: ignore[assignment]
-        members = unit.members if isinstance(unit, HtmlUnit) else ((unit.path, unit.relpath, unit.size, unit.mtime_ns),)
+        members = FileGroupUnit.members_of(unit)
         urls = self._urls()
         rows: list[tuple[str, str | None, bytes]] = []
         bad: list[tuple[str, str, str, str | None]] = []

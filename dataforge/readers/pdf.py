@@ -14,13 +14,12 @@ and unreadable files are quarantined with a reason and the fix.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataforge.readers.base import ReadBatch, Reader, Unit
+from dataforge.readers.base import FileGroupUnit, ReadBatch, Reader, Unit, plan_file_groups
 from dataforge.readers.files import FileInfo, filesystem
 from dataforge.schema import conform, empty_documents, quarantine_table
 
@@ -41,23 +40,6 @@ class PdfOptions(BaseModel):
     batch_bytes: int = Field(64 * 1024 * 1024, gt=0, description="PDF bytes held in one batch (a bigger file goes alone)")
 
 
-@dataclass(frozen=True)
-class PdfUnit(Unit):
-    """A shard of consecutive PDF files: ``members`` holds (path, relpath, size, mtime_ns) per file."""
-
-    members: tuple[tuple[str, str, int, int], ...] = ()
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the member files and their sizes and mtimes, for resume decisions."""
-        import hashlib
-
-        h = hashlib.sha256()
-        for _, rel, size, mtime in self.members:
-            h.update(f"{rel}|{size}|{mtime}\x1f".encode())
-        return f"{self.relpath}|{len(self.members)}|{h.hexdigest()[:24]}"
-
-
 class PdfReader(Reader):
     """Reads PDF files as one document per file with the bytes in ``pdf``; bad files are quarantined."""
 
@@ -67,35 +49,12 @@ class PdfReader(Reader):
 
     def plan(self, files: list[FileInfo]) -> list[Unit]:
         """Group the sorted files into units of ``files_per_unit`` files and about ``split_bytes`` bytes."""
-        opts: PdfOptions = self.options  # type: ignore[assignment]
-        units: list[Unit] = []
-        group: list[FileInfo] = []
-        size = 0
-        for f in files:
-            if group and (len(group) >= opts.files_per_unit or size + f.size > self.spec.split_bytes):
-                units.append(self._unit(len(units), group))
-                group, size = [], 0
-            group.append(f)
-            size += f.size
-        if group:
-            units.append(self._unit(len(units), group))
-        return units
-
-    @staticmethod
-    def _unit(index: int, group: list[FileInfo]) -> PdfUnit:
-        """A unit over consecutive files, labelled by its first file."""
-        first = group[0]
-        label = first.relpath if len(group) == 1 else f"{first.relpath} (+{len(group) - 1} more)"
-        return PdfUnit(
-            index=index, path=first.path, relpath=label, start=0, end=-1,
-            size=sum(f.size for f in group), mtime_ns=max(f.mtime_ns for f in group),
-            members=tuple((f.path, f.relpath, f.size, f.mtime_ns) for f in group),
-        )
+        return plan_file_groups(files, self.options.files_per_unit, self.spec.split_bytes)  # type: ignore[attr-defined]
 
     def read(self, unit: Unit) -> Iterator[ReadBatch]:
         """Yield the unit's PDFs in batches bounded by ``batch_bytes`` and ``input.batch_rows``."""
         opts: PdfOptions = self.options  # type: ignore[assignment]
-        members = unit.members if isinstance(unit, PdfUnit) else ((unit.path, unit.relpath, unit.size, unit.mtime_ns),)
+        members = FileGroupUnit.members_of(unit)
         rows: list[tuple[str, str, bytes]] = []
         held = 0
         bad: list[tuple[str, str, str, str | None]] = []  # id, reason, detail, raw

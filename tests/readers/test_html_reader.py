@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from dataforge.readers.files import expand
-from dataforge.readers.html import HtmlReader, HtmlUnit
+from dataforge.readers.base import FileGroupUnit
+from dataforge.readers.html import HtmlReader
 from dataforge.spec import InputSpec
 
 
@@ -52,7 +53,7 @@ def test_folder_of_pages(tmp_path: Path) -> None:
     assert json.loads(docs.column("metadata")[2].as_py()) == {"file": "index.html", "bytes": 37}
     got = dict(zip(q.column("id").to_pylist(), q.column("reason").to_pylist()))
     assert got == {"empty.html": "empty_file", "broken.html.gz": "unreadable_file"}
-    assert len(units) == 1 and isinstance(units[0], HtmlUnit) and len(units[0].members) == 5
+    assert len(units) == 1 and isinstance(units[0], FileGroupUnit) and len(units[0].members) == 5
 
 
 def test_url_map_jsonl_and_tsv(tmp_path: Path) -> None:

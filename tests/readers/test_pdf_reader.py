@@ -18,7 +18,8 @@ from dataforge import spec as spec_mod  # noqa: E402
 from dataforge.executor import LocalExecutor  # noqa: E402
 from dataforge.readers import get_reader  # noqa: E402
 from dataforge.readers.files import expand  # noqa: E402
-from dataforge.readers.pdf import PdfReader, PdfUnit  # noqa: E402
+from dataforge.readers.base import FileGroupUnit  # noqa: E402
+from dataforge.readers.pdf import PdfReader  # noqa: E402
 from dataforge.runner import make_plan, run  # noqa: E402
 from dataforge.spec import InputSpec  # noqa: E402
 from fixtures.pdf.make_pdfs import encrypted_pdf, scanned_pdf, text_pdf  # noqa: E402
@@ -41,7 +42,7 @@ def make_folder(root: Path) -> Path:
     return root
 
 
-def read_all(paths: list[str], **options) -> tuple[list[PdfUnit], pa.Table, pa.Table, int, int]:
+def read_all(paths: list[str], **options) -> tuple[list[FileGroupUnit], pa.Table, pa.Table, int, int]:
     spec = InputSpec(format="pdf", paths=paths, options=options)
     reader = get_reader("pdf")(spec)
     units = reader.plan(expand(spec.paths, reader.extensions))
@@ -62,7 +63,7 @@ def read_all(paths: list[str], **options) -> tuple[list[PdfUnit], pa.Table, pa.T
 def test_folder_ids_bytes_and_bad_files(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "pdfs")
     units, docs, q, seen, _ = read_all([str(root)])
-    assert len(units) == 1 and isinstance(units[0], PdfUnit) and len(units[0].members) == 5
+    assert len(units) == 1 and isinstance(units[0], FileGroupUnit) and len(units[0].members) == 5
     assert docs.column("id").to_pylist() == ["a.pdf", "sub/b.pdf", "sub/c.PDF"]
     assert docs.schema.field("pdf").type == pa.binary()
     assert docs.column("pdf")[0].as_py() == (root / "a.pdf").read_bytes()

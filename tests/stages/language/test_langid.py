@@ -18,7 +18,7 @@ from dataforge.stages.language.qwen3 import QWEN3_LANGUAGES, qwen3_labels, qwen3
 try:
     MODEL = default_model_path()
 except StageError as exc:  # the model wheel is not installed here
-    pytest.skip(str(exc), allow_module_level=True)
+    pytest.skip(reason=str(exc), allow_module_level=True)
 
 SENTENCES = {
     "en": "The committee met on Tuesday to review the budget for the coming year.",

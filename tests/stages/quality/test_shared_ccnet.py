@@ -35,7 +35,7 @@ REASONS = {
 @pytest.fixture(scope="module")
 def ccnet() -> pa.Table:
     if not CCNET.is_dir():
-        pytest.skip(f"{CCNET} is absent: the shared development data is not beside the repository")
+        pytest.skip(reason=f"{CCNET} is absent: the shared development data is not beside the repository")
     rows: dict[str, dict[str, str]] = {}
     for f in sorted(CCNET.iterdir()):
         if f.name.endswith(".jsonl"):
