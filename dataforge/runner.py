@@ -597,15 +597,7 @@ def publish(plan: Plan) -> None:
             continue  # an empty shard
         dst = out / src.name
         wanted.add(dst.name)
-        tmp = dst.with_name("." + dst.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        link_or_copy(src, dst)
         meta = pq.read_metadata(dst)
         files.append({"file": dst.name, "rows": meta.num_rows, "bytes": dst.stat().st_size})
     for stale in out.glob("part-*.parquet"):
@@ -615,6 +607,19 @@ def publish(plan: Plan) -> None:
         "pipeline": plan.spec.name, "run_dir": str(plan.run_dir), "stage": last.name,
         "fingerprint": last.fingerprint, "files": files, "rows": sum(f["rows"] for f in files),
     })
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` atomically: a hard link where the filesystem allows, else a copy."""
+    tmp = dst.with_name("." + dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _publish_remote(plan: Plan) -> None:
@@ -653,15 +658,7 @@ def _publish_folder(src: Path, dest: str) -> None:
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         wanted.add(target)
-        tmp = target.with_name("." + target.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(f, tmp)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(f, tmp)
-        os.replace(tmp, target)
+        link_or_copy(f, target)
     for stale in out.rglob("*"):
         if stale.is_file() and stale not in wanted and not stale.name.startswith("."):
             stale.unlink()
