@@ -178,7 +178,9 @@ class MinHashDedup(DatasetStage):
 
                 self._signer = MinHashSignatures({"num_perm": num_perm, "ngram": p.ngram, "seed": p.seed})
                 self._signer.ensure_setup()
-            col = self._signer.annotate(batch).column("minhash").combine_chunks()
+            signed = self._signer.annotate(batch)
+            col = signed.column("minhash").combine_chunks()
+            self._last_shingles = signed.column("minhash_shingles")
         flat = col.flatten().to_numpy(zero_copy_only=False)
         if len(col) and flat.size != len(col) * num_perm:
             raise ValueError(f"{self.name}: signatures have {flat.size // max(len(col), 1)} hashes, the layout "
@@ -228,8 +230,13 @@ class MinHashDedup(DatasetStage):
             sig = self._signatures(batch)
             nodes = (np.int64(unit) << np.int64(32)) + np.arange(row, row + n, dtype=np.int64)
             row += n
-            text = pc.fill_null(batch.column("text"), "")
-            linkable = np.asarray(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False))
+            shingles = batch.column("minhash_shingles") if "minhash_shingles" in batch.column_names else \
+                getattr(self, "_last_shingles", None) if p.signature_column not in batch.column_names else None
+            if shingles is not None:  # documents without a shingle have a blank signature: never link them
+                linkable = np.asarray(pc.fill_null(pc.greater(shingles, 0), False).to_numpy(zero_copy_only=False))
+            else:
+                text = pc.fill_null(batch.column("text"), "")
+                linkable = np.asarray(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False))
             prio = (pc.cast(pc.fill_null(batch.column(p.priority), float("-inf")), pa.float64())
                     if p.priority else pa.nulls(n, pa.float64()))
             node_parts.append(pa.table({

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from dataforge.stage import Annotator, StageParams
@@ -21,6 +22,8 @@ VALUE_TYPE = {"affine32": np.uint32, "legacy": np.uint32, "affine64": np.uint64}
 Scheme = Literal["affine32", "affine64", "legacy"]
 #: Shingles per permutation block: keeps the (num_perm x block) scratch matrix around 7 MB.
 _BLOCK = 16384
+#: Text bytes hashed at a time: large temporaries (tens of MB) would be mapped and unmapped on every batch.
+_CHUNK_BYTES = 1 << 19
 
 
 def permutations(num_perm: int, seed: int, scheme: Scheme = "affine32") -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +109,19 @@ def signatures(
     return np.ascontiguousarray(sig.T).astype(VALUE_TYPE[scheme], copy=False)
 
 
+def _chunks(text: pa.Array | pa.ChunkedArray, target: int = _CHUNK_BYTES) -> list[tuple[int, int]]:
+    """Row ranges of about ``target`` bytes of text (a longer document alone): small temporaries, no page-fault churn."""
+    n = len(text)
+    if n == 0:
+        return []
+    size = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    ends = np.cumsum(size)
+    chunk = (ends - size) // target  # chunk of each row's first byte: non-decreasing
+    cuts = np.flatnonzero(np.diff(chunk)) + 1
+    bounds = [0, *cuts.tolist(), n]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 class MinHashParams(StageParams):
     """Shingling, shingle hash and permutation scheme of the signatures."""
 
@@ -114,7 +130,7 @@ class MinHashParams(StageParams):
     char_ngram: int = Field(5, ge=1, description="characters per shingle for text written without spaces")
     seed: int = Field(1, ge=0, lt=2**32, description="permutation seed (datasketch's and FineWeb's default: 1)")
     hash: Literal["xxh3", "sha1"] = Field(
-        "xxh3", description="shingle hash: xxh3 (fast, see dataforge.text.shingles) or sha1 (datasketch's default)"
+        "xxh3", description="shingle hash: xxh3 (vectorised, see dataforge.text.shingles) or sha1 (datasketch's default)"
     )
     scheme: Scheme = Field(
         "affine32", description="datasketch permutation scheme: affine32 (datasketch 2.x default), affine64, legacy (<2.0)"
@@ -137,19 +153,27 @@ class MinHashSignatures(Annotator):
     """Add MinHash signatures of word 5-gram shingles: ``minhash`` (num_perm values) and ``minhash_shingles``.
 
     Defaults follow FineWeb's MinHash deduplication (word 5-grams, 112 permutations = 14 bands
-    of 8 rows). Text is normalised (NFKC, lowercase, punctuation and whitespace folded) and
-    shingled by words, or by characters for languages written without spaces (see
-    ``dataforge.text.shingles`` for the exact rule), all vectorised over the batch.
+    of 8 rows, seed 1). Text is normalised (NFKC, lowercase, punctuation and whitespace
+    folded) and shingled by words, or by characters (5-grams) for text written without spaces:
+    when the ``language`` column says zh/ja/th/lo/km/my/bo/..., or when at least half of a
+    document's characters are Han, kana, Thai, Lao, Khmer, Myanmar or Tibetan letters. Rules
+    in ``dataforge.text.shingles``; normalisation, shingling and hashing are vectorised over
+    the whole batch (no Python loop over documents or words).
 
     The signature equals ``datasketch.MinHash(num_perm, seed, scheme=scheme, hashfunc=H)``
     updated with the document's shingle texts (``dataforge.text.shingles.document_shingles``),
     where H is ``datasketch.hashfunc.sha1_hash32`` (``hash="sha1"``; ``sha1_hash64`` with
-    ``scheme="affine64"``) or ``fast_shingle_hash`` (``hash="xxh3"``, masked to 32 bits for
-    the 32-bit schemes). Values are uint32 (uint64 for ``affine64``).
+    ``scheme="affine64"``) or ``dataforge.text.shingles.fast_shingle_hash`` (``hash="xxh3"``,
+    the default, masked to 32 bits for the 32-bit schemes). ``scheme`` is datasketch's
+    permutation scheme: ``affine32`` (datasketch 2.x default), ``affine64``, or ``legacy``
+    (datasketch < 2.0, modulo the Mersenne prime 2^61 - 1). Values are uint32 (uint64 for
+    ``affine64``); the column's field metadata records num_perm, seed, scheme, hash and ngram.
 
-    Empty documents (nothing left after normalisation, or null text) get ``minhash_shingles``
-    0 and the empty signature (every value 2^32 - 1, as a fresh datasketch MinHash): LSH must
-    skip them. A document shorter than one shingle gets one shingle of all its words.
+    Empty documents (null text, or nothing left after normalisation, e.g. only punctuation)
+    get ``minhash_shingles`` 0 and the empty signature (every value the maximum, as a fresh
+    datasketch MinHash): LSH should skip rows with ``minhash_shingles == 0``. A document with
+    fewer words than ``ngram`` gets one shingle of all its words. Huge documents work; memory
+    is about 20 bytes per byte of text in the batch at the peak.
     """
 
     name = "minhash_v1"
@@ -166,10 +190,13 @@ class MinHashSignatures(Annotator):
         )
 
     def setup(self) -> None:
-        """Draw the permutation parameters once per worker."""
+        """Draw the permutation parameters and build the normalisation tables, once per worker."""
+        from dataforge.text.normalize import tables
+
         p: MinHashParams = self.params  # type: ignore[assignment]
         self._spec_cache = self._spec()
         self._a, self._b = permutations(p.num_perm, p.seed, p.scheme)
+        tables(p.unicode_form, p.lowercase, p.strip_punctuation)
 
     def field(self) -> pa.Field:
         """The ``minhash`` column's field, with the parameters that made it as metadata."""
@@ -186,12 +213,17 @@ class MinHashSignatures(Annotator):
         text = batch.column("text") if "text" in batch.column_names else pa.nulls(n, pa.string())
         language = batch.column("language") if "language" in batch.column_names else None
         bits = 64 if p.scheme == "affine64" else 32
-        sh = shingle_hashes(text, language, self._spec_cache, hash=p.hash, bits=bits)
-        sig = signatures(sh.hashes, sh.offsets, self._a, self._b, p.scheme)
+        sigs, counts = [], []
+        for lo, hi in _chunks(text):
+            sh = shingle_hashes(text.slice(lo, hi - lo), None if language is None else language.slice(lo, hi - lo),
+                                self._spec_cache, hash=p.hash, bits=bits)
+            sigs.append(signatures(sh.hashes, sh.offsets, self._a, self._b, p.scheme))
+            counts.append(sh.counts)
+        sig = np.concatenate(sigs) if sigs else np.zeros((0, p.num_perm), dtype=VALUE_TYPE[p.scheme])
         field = self.field()
         values = pa.array(sig.reshape(-1), type=field.type.value_type)
         minhash = pa.FixedSizeListArray.from_arrays(values, p.num_perm)
-        shingles = pa.array(sh.counts.astype(np.int32), pa.int32())
+        shingles = pa.array(np.concatenate(counts).astype(np.int32) if counts else np.zeros(0, np.int32), pa.int32())
         for col_field, col in ((field, minhash), (pa.field("minhash_shingles", pa.int32()), shingles)):
             if col_field.name in batch.column_names:
                 batch = batch.set_column(batch.column_names.index(col_field.name), col_field, col)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from itertools import chain
+from array import array
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dataforge.stage import Annotator, Resources, StageError, StageParams
 from dataforge.stages.tokenize.vocab import EOS_TOKEN, QWEN_RANKS_SHA256, qwen_encoding
 
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)  # array typecode of uint32
 #: Where a long document may be cut without changing its ids (Qwen-style patterns): after a
 #: letter and before a character that is neither a letter, a digit nor a line break.
 _SAFE_CUT = r"(?<=\p{L})[^\r\n\p{L}\p{N}]"
@@ -34,7 +35,14 @@ class QwenTokenizeParams(StageParams):
         "auto", description="auto: NFC for Qwen's ranks (as Qwen does), the tokenizer.json's own normaliser otherwise")
     max_chars_per_call: int = Field(
         1_000_000, ge=1_000, description="longer documents are encoded in pieces cut where ids cannot change")
-    num_threads: int = Field(1, ge=1, description="encoder threads per worker (tiktoken / tokenizers)")
+    num_threads: int = Field(
+        1, ge=1, description="encoder threads per worker (tiktoken; tokenizers uses its own pool, RAYON_NUM_THREADS)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "QwenTokenizeParams":
+        if self.tokenizer_json and self.ranks_path:
+            raise ValueError("give tokenizer_json or ranks_path, not both")
+        return self
 
 
 class QwenTokenize(Annotator):
@@ -169,10 +177,12 @@ class QwenTokenize(Annotator):
         if total >= 2**31:
             raise StageError(f"{self.name}: one batch holds {total} tokens, over list<uint32>'s 2^31 limit; "
                              "lower batch_size for this stage")
-        if p.append_eos:
-            for doc_ids in ids:
-                doc_ids.append(self._eos)
-        values = np.fromiter(chain.from_iterable(ids), dtype=np.uint32, count=total)
+        flat = array(_U32)  # C-speed conversion of the id lists (faster than numpy.fromiter)
+        for doc_ids in ids:
+            flat.extend(doc_ids)
+            if p.append_eos:
+                flat.append(self._eos)
+        values = np.frombuffer(flat, dtype=np.uint32) if total else np.zeros(0, dtype=np.uint32)
         tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.uint32()))
         cols: dict[str, Any] = {"tokens": tokens, "n_tokens": pa.array(counts.astype(np.int32), pa.int32())}
         for name, col in cols.items():

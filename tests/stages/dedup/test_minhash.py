@@ -14,8 +14,9 @@ from dataforge import registry
 from dataforge.stages.dedup.minhash import MinHashSignatures, permutations
 from dataforge.text.shingles import document_shingles, fast_shingle_hash
 
-datasketch = pytest.importorskip("datasketch", reason="datasketch (extra 'quality') proves signature equality")
-from datasketch.hashfunc import sha1_hash32, sha1_hash64  # noqa: E402
+def _ds():  # noqa: ANN202
+    """datasketch (extra 'quality'): the tests that prove signature equality skip without it."""
+    return pytest.importorskip("datasketch", reason="datasketch (extra 'quality') proves signature equality")
 
 # Real-ish multilingual text: accents, ligatures, no-break spaces, full-width forms, emoji, CJK, Thai.
 TEXTS = [
@@ -63,6 +64,9 @@ def reference_shingles(text: str, language: str | None = None, n: int = 5, char_
 
 
 def _datasketch(shingles: list[str], char_mode: bool, num_perm: int, seed: int, scheme: str, hash_name: str):
+    datasketch = _ds()
+    from datasketch.hashfunc import sha1_hash32, sha1_hash64
+
     if hash_name == "sha1":
         func = sha1_hash64 if scheme == "affine64" else sha1_hash32
         items: list = [s.encode("utf-8") for s in shingles]
@@ -83,7 +87,7 @@ def _batch(texts: list[str | None], language: list[str | None] | None = None) ->
 @pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
 def test_permutations_are_datasketch_s(scheme: str) -> None:
     a, b = permutations(112, 1, scheme)
-    m = datasketch.MinHash(num_perm=112, seed=1, scheme=scheme)
+    m = _ds().MinHash(num_perm=112, seed=1, scheme=scheme)
     assert np.array_equal(m.permutations[0], a) and np.array_equal(m.permutations[1], b)
 
 
@@ -188,6 +192,12 @@ def test_columns_empty_batch_passthrough_and_rerun() -> None:
     assert twice.column_names.count("minhash") == 1
     assert twice.column("minhash").to_pylist() == once.column("minhash").to_pylist()
     assert "num_perm" in once.schema.field("minhash").metadata[b"dataforge"].decode()
+    # large_string, chunked and sliced text columns give the same signatures
+    big = t.set_column(t.column_names.index("text"), "text", t.column("text").cast(pa.large_string()))
+    assert stage(big).kept.column("minhash").to_pylist() == once.column("minhash").to_pylist()
+    chunked = pa.concat_tables([t.slice(0, 1), t.slice(1, 1)])
+    assert stage(chunked).kept.column("minhash").to_pylist() == once.column("minhash").to_pylist()
+    assert stage(t.slice(1, 1)).kept.column("minhash").to_pylist() == once.column("minhash").to_pylist()[1:]
 
 
 def test_registered_picklable_and_params_validated() -> None:

@@ -89,6 +89,16 @@ def test_long_documents_in_pieces_keep_their_ids(plain: QwenTokenize) -> None:
     assert plain._enc.decode(ids) == "x" * 5000
 
 
+def test_a_huge_document(plain: QwenTokenize) -> None:
+    text = ("\n\n".join(PARAGRAPHS) + " ") * 4000  # ~3.5 MB: encoded in pieces of 1,000,000 characters
+    assert len(text) > 3_000_000
+    out = QwenTokenize()(_batch([text, "Hello world"])).kept
+    ids = out.column("tokens")[0].as_py()
+    assert ids[-1] == EOT and out.column("n_tokens")[0].as_py() == len(ids)
+    assert ids[:-1] == plain._enc.encode_ordinary(text)
+    assert out.column("tokens")[1].as_py() == [9707, 1879, EOT]
+
+
 def test_extra_columns_empty_batch_and_rerun() -> None:
     stage = QwenTokenize()
     empty = stage(_batch([])).kept
@@ -115,6 +125,15 @@ def test_registered_picklable_and_versioned() -> None:
     assert clone(_batch(["Hello world"])).kept.column("tokens")[0].as_py() == [9707, 1879, EOT]
     assert stage.versions()["qwen_ranks_sha256"].startswith("b2b1b8df")
     assert qwen_ranks_path().name == "qwen.tiktoken"
+
+
+def test_params_are_validated() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        QwenTokenize(tokenizer_json="a.json", ranks_path="b.tiktoken")
+    with pytest.raises(ValueError):
+        QwenTokenize(max_chars_per_call=10)
+    with pytest.raises(ValueError):
+        QwenTokenize(unknown=1)
 
 
 def test_missing_dashscope_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
