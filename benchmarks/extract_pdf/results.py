@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks import sections  # noqa: E402
+from benchmarks.sections import table  # noqa: E402,F401  (re-exported for the scripts)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLE = "# PDF extraction benchmarks\n\nWritten by the scripts in this folder; each section says how to reproduce it.\n"
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``## name`` in RESULTS.md."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else TITLE
-    block = f"<!-- section:{name} -->\n## {name}\n\n{body.rstrip()}\n<!-- /section:{name} -->\n"
-    pattern = re.compile(rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->\n", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    RESULTS.write_text(text, encoding="utf-8")
+def write_section(name: str, body: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section ``name`` of this folder's RESULTS.md."""
+    sections.write_section(path, TITLE, name, body, heading=True)

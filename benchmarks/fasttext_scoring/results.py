@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks import sections  # noqa: E402
+from benchmarks.sections import table  # noqa: E402,F401  (re-exported for the scripts)
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = """# fastText quality scoring: speed, agreement, and the shipped model's tuning
 
 Reproduce from the repository root. Each section below is rewritten by the command it names.
@@ -13,9 +18,5 @@ Reproduce from the repository root. Each section below is rewritten by the comma
 
 
 def write_section(name: str, body: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the section between ``<!-- name -->`` and ``<!-- /name -->``."""
-    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    block = f"<!-- {name} -->\n{body.rstrip()}\n<!-- /{name} -->"
-    pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    """Replace (or append) the section ``name`` of this folder's RESULTS.md."""
+    sections.write_section(path, HEADER, name, body, heading=False)
