@@ -19,7 +19,9 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dataforge sample-corpus $(DATA)
 	$(BIN)/dataforge run pipelines/quickstart.yaml --set DATA=$(DATA) --set OUT=out --run-dir runs/quickstart
-	$(BIN)/dataforge stats runs/quickstart
+	$(BIN)/dataforge run pipelines/mixture.yaml --set DATA=$(DATA) --set OUT=out --run-dir runs/mixture --quiet
+	$(BIN)/dataforge stats runs/mixture
+	$(BIN)/dataforge report runs/mixture
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
