@@ -55,8 +55,8 @@ class Mix(DatasetStage):
 
     Per mixture and domain the target is share × budget. A domain with more tokens than its
     target is down-sampled *exactly*: documents are ordered by (preferred score, descending, if
-    ``prefer`` is set, then u(seed, id)) and the shortest prefix reaching the target is kept, so
-    shares land within one document of the target. A domain with fewer tokens is repeated
+    ``prefer`` is set, then u(seed, id)) and the prefix whose token count is closest to the target
+    is kept, so shares land within half a document of the target. A domain with fewer tokens is repeated
     ``floor(f)`` times plus an exact prefix for the fraction, with f capped at ``max_repeats``;
     a target still out of reach is reported (which domain, by how much, what was done) — never
     silently rescaled — or, with ``strict``, fails the run. Draws depend only on (seed, id), so
@@ -253,6 +253,8 @@ def _plan_domain(mix: Mixture, domain: str, tokens: np.ndarray, u: np.ndarray, s
     k = int(np.searchsorted(cum, remainder, side="left")) if remainder > 0 else -1
     if k >= len(order):
         k = len(order) - 1
+    if k >= 0 and abs((cum[k - 1] if k > 0 else 0) - remainder) < abs(cum[k] - remainder):
+        k -= 1  # stopping one document earlier lands closer to the target
     cut_u = float(u[order[k]]) if k >= 0 else -1.0
     cut_score = float(score[order[k]]) if (k >= 0 and score is not None) else None
     planned = int(full * available + (cum[k] if k >= 0 else 0))
