@@ -181,45 +181,43 @@ class Mix(DatasetStage):
             return BatchResult(kept=empty)
         plan = self._plan(folder)
         dom, tokens, u = self._columns(batch)
-        doms = dom.to_pylist()
+        doms = np.asarray(dom.to_pylist(), dtype=object)
+        present = sorted(set(doms.tolist()))
+        masks = {d: doms == d for d in present}
         names = sorted(p.mixtures)
         copies = np.zeros((len(names), n), dtype=np.int64)
         for j, m in enumerate(names):
             entries = plan["mixtures"][m]["domains"]
             mix = p.mixtures[m]
             score = self._score(batch, mix.prefer) if mix.prefer else None
-            for d in set(doms):
+            for d in present:
                 e = entries.get(d)
                 if not e or e["mode"] == "excluded":
                     continue
-                rows = np.fromiter((x == d for x in doms), dtype=bool, count=n)
+                rows = masks[d]
                 extra = _selected(e, u[rows], None if score is None else score[rows])
                 copies[j, rows] = e["full_copies"] + extra.astype(np.int64)
-        total = copies.sum(axis=0)
-        keep_rows = total > 0
+        keep_rows = copies.sum(axis=0) > 0
         # output rows: for each input row in order, each mixture in name order, each copy
-        row_idx, mix_idx, rep_idx = [], [], []
-        for i in np.flatnonzero(keep_rows):
-            for j in range(len(names)):
-                for k in range(int(copies[j, i])):
-                    row_idx.append(i)
-                    mix_idx.append(j)
-                    rep_idx.append(k)
+        per_cell = copies.T.ravel()  # (row, mixture) cells in row-major order
+        row_idx = np.repeat(np.repeat(np.arange(n), len(names)), per_cell)
+        mix_idx = np.repeat(np.tile(np.arange(len(names)), n), per_cell)
+        cell_start = np.repeat(np.cumsum(per_cell) - per_cell, per_cell)
+        rep_idx = np.arange(len(row_idx)) - cell_start
         kept = batch.take(pa.array(row_idx, pa.int64()))
-        kept = kept.append_column("mixture", pa.array([names[j] for j in mix_idx], pa.string()))
-        kept = kept.append_column("repeat", pa.array(rep_idx, pa.int32()))
+        kept = kept.append_column("mixture", pc.take(pa.array(names, pa.string()), pa.array(mix_idx, pa.int64())))
+        kept = kept.append_column("repeat", pa.array(rep_idx.astype(np.int32)))
         dropped = None
         if not keep_rows.all():
             drop_i = np.flatnonzero(~keep_rows)
             dropped = batch.take(pa.array(drop_i))
-            reasons, details = [], []
-            for i in drop_i:
-                d = doms[i]
+            why: dict[str, tuple[str, str]] = {}
+            for d in present:  # one reason per domain, not per row
                 listed = [m for m in names if plan["mixtures"][m]["domains"].get(d, {}).get("mode", "excluded") != "excluded"]
-                reasons.append("not_selected" if listed else "domain_not_in_mixture")
-                details.append(f"domain {d!r}" + (f" down-sampled in {', '.join(listed)}" if listed else " has no weight"))
-            dropped = dropped.append_column("reason", pa.array(reasons, pa.string()))
-            dropped = dropped.append_column("detail", pa.array(details, pa.string()))
+                why[d] = ("not_selected" if listed else "domain_not_in_mixture",
+                          f"domain {d!r}" + (f" down-sampled in {', '.join(listed)}" if listed else " has no weight"))
+            dropped = dropped.append_column("reason", pa.array([why[d][0] for d in doms[drop_i]], pa.string()))
+            dropped = dropped.append_column("detail", pa.array([why[d][1] for d in doms[drop_i]], pa.string()))
         created = len(row_idx) - int(keep_rows.sum())
         return BatchResult(kept=kept, dropped=dropped, created=created)
 
