@@ -117,11 +117,10 @@ class WriteShards(DatasetStage):
                 continue
             if p.tokens_column not in batch.column_names:
                 raise ValueError(f"{self.name}: no {p.tokens_column!r} column; put qwen_tokenize_v1 before it")
-            lengths = np.asarray(pc.fill_null(pc.list_value_length(batch.column(p.tokens_column)), 0)
-                                 .to_numpy(zero_copy_only=False))
-            mixtures = self._mixtures(batch).to_pylist()
-            for m, n in zip(mixtures, lengths.tolist()):
-                out[m] = out.get(m, 0) + 4 * n + 64
+            lengths = pc.fill_null(pc.list_value_length(batch.column(p.tokens_column)), 0)
+            sizes = pa.table({"m": self._mixtures(batch), "b": pc.add(pc.multiply(pc.cast(lengths, pa.int64()), 4), 64)})
+            for row in sizes.group_by("m").aggregate([("b", "sum")]).to_pylist():
+                out[row["m"]] = out.get(row["m"], 0) + row["b_sum"]
         return None, {"bytes": out}
 
     def shard_route(self, unit: int, batches: Iterator[pa.Table]) -> pa.Table | None:
@@ -137,9 +136,10 @@ class WriteShards(DatasetStage):
             t = batch.select(cols + [p.tokens_column])
             t = t.append_column("mixture", mixtures) if "mixture" not in t.column_names else t
             t = t.append_column("_key", pa.array(keys, pa.uint64()))
-            mix_list = mixtures.to_pylist()
-            offs = np.array([self.layout[m]["offset"] for m in mix_list], dtype=np.uint64)
-            ns = np.array([self.layout[m]["shards"] for m in mix_list], dtype=np.uint64)
+            names = sorted(self.layout)
+            which = np.asarray(pc.index_in(mixtures, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False))
+            offs = np.array([self.layout[m]["offset"] for m in names], dtype=np.uint64)[which]
+            ns = np.array([self.layout[m]["shards"] for m in names], dtype=np.uint64)[which]
             t = t.append_column(PART_COLUMN, pa.array((offs + keys % ns).astype(np.int32)))
             parts.append(t)
         return pa.concat_tables(parts, promote_options="permissive") if parts else None
@@ -160,9 +160,9 @@ class WriteShards(DatasetStage):
         lengths = np.asarray(pc.list_value_length(t.column(p.tokens_column)).to_numpy(zero_copy_only=False))
         docs_by, toks_by = {}, {}
         if domain:
-            for d, n in zip(pc.fill_null(t.column(domain), "(none)").to_pylist(), lengths.tolist()):
-                docs_by[d] = docs_by.get(d, 0) + 1
-                toks_by[d] = toks_by.get(d, 0) + int(n)
+            g = pa.table({"d": pc.fill_null(t.column(domain), "(none)"), "n": pa.array(lengths, pa.int64())})
+            for row in g.group_by("d").aggregate([("n", "count"), ("n", "sum")]).to_pylist():
+                docs_by[row["d"]], toks_by[row["d"]] = row["n_count"], row["n_sum"]
         body = _pack(t, p) if p.pack else t.drop_columns(["_key", PART_COLUMN, "mixture"])
         tokens_col = body.column(p.tokens_column)
         if tokens_col.type != pa.list_(pa.uint32()):
