@@ -12,7 +12,8 @@ import pyarrow.dataset as pads
 TOP = 20
 
 
-def _read(folder: Path, columns: list[str]) -> pa.Table | None:
+def read_columns(folder: Path, columns: list[str]) -> pa.Table | None:
+    """The given columns (those present) of every Parquet file in a folder, or None when there is none."""
     files = sorted(str(f) for f in folder.glob("*.parquet")) if folder.exists() else []
     if not files:
         return None
@@ -30,10 +31,10 @@ def _counts(table: pa.Table | None, column: str) -> dict[str, int]:
 
 def removal_breakdown(stage_folder: Path) -> dict[str, Any]:
     """For one stage: documents in and removed, and the removal rate, per source and per domain (top 20)."""
-    rejects = _read(stage_folder / "rejects", ["reason", "source", "domain"])
+    rejects = read_columns(stage_folder / "rejects", ["reason", "source", "domain"])
     if rejects is None or rejects.num_rows == 0:
         return {}
-    kept = _read(stage_folder / "data", ["source", "domain"])
+    kept = read_columns(stage_folder / "data", ["source", "domain"])
     out: dict[str, Any] = {}
     for col in ("source", "domain"):
         removed = _counts(rejects, col)
@@ -52,10 +53,10 @@ def removal_breakdown(stage_folder: Path) -> dict[str, Any]:
 
 def cluster_report(stage_folder: Path) -> dict[str, Any]:
     """For a clustering dedup stage: cluster-size histogram and the largest clusters with example ids."""
-    ann = _read(stage_folder / "annotations", ["id", "cluster_size"])
+    ann = read_columns(stage_folder / "annotations", ["id", "cluster_size"])
     if ann is None or ann.num_rows == 0:
         return {}
-    decisions = _read(stage_folder / "decisions", ["id", "detail"])
+    decisions = read_columns(stage_folder / "decisions", ["id", "detail"])
     sizes = ann.column("cluster_size").to_numpy()
     edges = [2, 3, 5, 10, 100, 1000, 10_000]
     hist = {}

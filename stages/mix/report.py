@@ -9,17 +9,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
+
+from dataforge.breakdown import read_columns
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-
-def _read(folder: Path, columns: list[str]) -> pa.Table | None:
-    files = sorted(str(f) for f in folder.glob("*.parquet")) if folder.exists() else []
-    if not files:
-        return None
-    ds = pads.dataset(files, format="parquet")
-    return ds.to_table(columns=[c for c in columns if c in ds.schema.names])
 
 
 def _group_tokens(t: pa.Table, key: str, tokens: str) -> dict[str, tuple[int, int]]:
@@ -40,7 +33,7 @@ def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
     p = stage.params
     prefer = sorted({m.prefer for m in p.mixtures.values() if m.prefer})
     cols = ["mixture", p.domain_column, p.token_column, "language", "source", "text", *prefer]
-    data = _read(folder / "data", cols)
+    data = read_columns(folder / "data", cols)
     available = plan["available_tokens"]
     total_before = sum(available.values()) or 1
     out: dict[str, Any] = {"mixtures": {}, "problems": plan.get("problems", [])}
