@@ -100,6 +100,27 @@ def _token_lengths(run_dir: Path, summary: dict[str, Any]) -> dict[str, np.ndarr
     return {}
 
 
+def _status(d: dict[str, Any]) -> str:
+    """A domain row's verdict cell: within tolerance, or off."""
+    status = d.get("status")
+    if status is None:
+        return ""
+    return "✓ within ±1 point" if status == "ok" else "<b style='color:#b35c00'>off target</b>"
+
+
+def _verdict(name: str, m: dict[str, Any]) -> str:
+    """One sentence per mixture: every share within tolerance, or which are not and why."""
+    if "within_tolerance" not in m:
+        return ""
+    tol = m.get("tolerance", 0.01) * 100
+    if m["within_tolerance"]:
+        return (f"<p style='color:#2a7a2a'><b>Mixture {html.escape(repr(name))}: every domain's token share is within "
+                f"±{tol:g} point of its target.</b></p>")
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in m.get("notes", []))
+    return (f"<p style='color:#b35c00'><b>Mixture {html.escape(repr(name))}: not every share is within ±{tol:g} "
+            f"point of its target:</b></p><ul>{items}</ul>")
+
+
 def build_report(run_dir: Path) -> str:
     """The report's HTML for a finished run directory."""
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -130,10 +151,13 @@ def build_report(run_dir: Path) -> str:
                 "before": [d["share_before"] for d in m["domains"]], "after": [d["share_after"] for d in m["domains"]],
                 "target": [d["target_share"] for d in m["domains"]]}, percent=True))
             rows = "".join(f"<tr><td>{html.escape(d['domain'])}</td><td>{d['tokens_before']:,}</td><td>{d['tokens_after']:,}</td>"
-                           f"<td>{d['share_after']:.2%}</td><td>{d['target_share']:.2%}</td><td>{d['repeat_factor']:.2f}×</td></tr>"
+                           f"<td>{d['share_after']:.2%}</td><td>{d['target_share']:.2%}</td>"
+                           f"<td>{d.get('share_error', d['share_after'] - d['target_share']) * 100:+.2f}</td>"
+                           f"<td>{d['repeat_factor']:.2f}×</td><td>{_status(d)}</td></tr>"
                            for d in m["domains"])
             parts.append("<table><tr><th>domain</th><th>tokens before</th><th>tokens after</th><th>share</th>"
-                         f"<th>target</th><th>repeat</th></tr>{rows}</table>")
+                         f"<th>target</th><th>error (points)</th><th>repeat</th><th></th></tr>{rows}</table>")
+            parts.append(_verdict(name, m))
     for label, values in _token_lengths(run_dir, summary).items():
         parts.append(_histogram(label, values))
     style = ("body{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;color:#222}"

@@ -39,7 +39,8 @@ class DomainRulesParams(StageParams):
     rules: list[Rule] = Field(default_factory=list)
     column: str = Field("mix_domain", description="the mixture-domain column written")
     keep_existing: bool = Field(True, description="rows that already have a label in `column` keep it")
-    fallback: str = Field("web", description="label of documents no rule matches")
+    fallback: str | None = Field(
+        "web", description="label of documents no rule matches; null leaves them unlabelled for domain_classify_v1")
 
 
 def _host_regex(pattern: str) -> str:
@@ -53,6 +54,8 @@ class DomainRules(Annotator):
 
     Rules are tried in order and the first match wins; a host pattern matches the host and
     its subdomains (``arxiv.org`` matches ``export.arxiv.org``). Vectorised with RE2 regexes.
+    With ``fallback: null`` unmatched documents stay unlabelled (null), for ``domain_classify_v1``
+    to label with a fastText model: rules first, the classifier for the rest.
     """
 
     name = "domain_rules_v1"
@@ -87,5 +90,6 @@ class DomainRules(Annotator):
             if rule.sources:
                 match = pc.and_(match, pc.is_in(source, value_set=pa.array(rule.sources, pa.string())))
             label = pc.if_else(pc.and_(pc.is_null(label), match), pa.scalar(rule.domain), label)
-        label = pc.fill_null(label, p.fallback)
+        if p.fallback is not None:
+            label = pc.fill_null(label, p.fallback)
         return with_columns(batch, {p.column: label})

@@ -24,6 +24,43 @@ def _group_tokens(t: pa.Table, key: str, tokens: str) -> dict[str, tuple[int, in
                                g.column(f"{tokens}_count").to_pylist())}
 
 
+#: How far a domain's share after mixing may be from its target (absolute, in share units: 0.01 = 1 point).
+TOLERANCE = 0.01
+
+
+def check_shares(mixture: str, rows: list[dict[str, Any]], max_repeats: float) -> tuple[bool, list[str]]:
+    """Whether every domain's share is within TOLERANCE of its target; for each one that is not, why (in words).
+
+    Each row gets ``share_error`` (after minus target) and ``status`` (``ok`` or ``off``). The
+    reasons told apart: not enough tokens even at the repetition cap; a domain on its token
+    target whose share moved because another domain fell short; whole-document granularity
+    (the domain's largest selected document is a large part of its target).
+    """
+    short = [r["domain"] for r in rows if r.get("shortfall_tokens")]
+    notes = []
+    for r in rows:
+        err = r["share_after"] - r["target_share"]
+        r["share_error"] = round(err, 5)
+        r["status"] = "ok" if abs(err) <= TOLERANCE + 1e-9 else "off"
+        if r["status"] == "ok":
+            continue
+        where = (f"mixture {mixture!r}, domain {r['domain']!r}: share {r['share_after']:.2%} vs target "
+                 f"{r['target_share']:.2%} ({err * 100:+.2f} points)")
+        target = r.get("tokens_target") or 0.0
+        if r.get("shortfall_tokens"):
+            notes.append(f"{where}: only {r['tokens_before']:,} tokens available; at the cap of {max_repeats:g} "
+                         f"repeats it got {r['tokens_after']:,} of {target:,.0f}. Raise max_repeats, add data or "
+                         "lower its weight.")
+        elif target and abs(r["tokens_after"] - target) <= TOLERANCE * target and short:
+            notes.append(f"{where}: its tokens are on target ({r['tokens_after']:,} of {target:,.0f}), but "
+                         f"{', '.join(repr(x) for x in short)} fell short, so every other share is of a smaller total.")
+        else:
+            big = r.get("largest_document_tokens", 0)
+            notes.append(f"{where}: documents are taken whole and its largest has {big:,} tokens "
+                         f"({big / target:.1%} of its {target:,.0f}-token target)" if target else f"{where}.")
+    return not notes, notes
+
+
 def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
     """Per mixture and domain: documents, tokens, share before/after, target share, repetition, quality quantiles."""
     plan_path = folder / "mix_plan.json"
@@ -58,6 +95,9 @@ def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
                 "repeat_factor": round(tok_after / e["tokens_available"], 3) if e["tokens_available"] else 0.0,
                 "tokens_target": e["tokens_target"], "shortfall_tokens": e.get("shortfall_tokens", 0.0),
             }
+            if sel is not None and p.domain_column in sel.column_names and docs_after:
+                mine = sel.filter(pc.equal(sel.column(p.domain_column), d)).column(p.token_column)
+                row["largest_document_tokens"] = int(pc.max(mine).as_py() or 0)
             mix = p.mixtures[m]
             if mix.prefer and sel is not None and mix.prefer in sel.column_names:
                 vals = sel.filter(pc.equal(sel.column(p.domain_column), d)).column(mix.prefer)
@@ -71,6 +111,8 @@ def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
                 g = _group_tokens(sel, key, p.token_column)
                 by[key] = [{key: k, "documents": c, "tokens": s, "share": round(s / total_after, 5)}
                            for k, (s, c) in sorted(g.items(), key=lambda kv: -kv[1][0])[:20]]
+        within, notes = check_shares(m, rows, p.mixtures[m].max_repeats)
         out["mixtures"][m] = {"total_tokens_target": mp["total_tokens"], "tokens_after": total_after if after else 0,
-                              "domains": rows, **{f"by_{k}": v for k, v in by.items()}}
+                              "domains": rows, "within_tolerance": within, "tolerance": TOLERANCE, "notes": notes,
+                              **{f"by_{k}": v for k, v in by.items()}}
     return {"mixture": out}

@@ -172,7 +172,7 @@ class WriteShards(DatasetStage):
         tmp = path.with_name("." + path.name + ".tmp")
         pq.write_table(body, tmp, compression="zstd", compression_level=p.compression_level, row_group_size=16384)
         os.replace(tmp, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = _file_sha256(path)  # streamed: a 256 MB shard is never held twice
         return None, {"mixture": mixture, "file": f"{mixture}/{name}", "sha256": digest, "bytes": path.stat().st_size,
                       "rows": body.num_rows, "documents": t.num_rows, "tokens": int(lengths.sum()),
                       "documents_by_domain": dict(sorted(docs_by.items())), "tokens_by_domain": dict(sorted(toks_by.items()))}
@@ -193,6 +193,15 @@ class WriteShards(DatasetStage):
             out[m["mixture"]] = {"shards": len(m["shards"]), "documents": m["documents"], "tokens": m["tokens"],
                                  "bytes": sum(s["bytes"] for s in m["shards"]), "manifest": str(man)}
         return {"shards": out} if out else None
+
+
+def _file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _sum_dicts(ds: Any) -> dict[str, int]:
