@@ -46,8 +46,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"ok: {p.name}: input {p.input.format} ({len(p.input.paths)} path(s)), {len(p.stages)} stage(s): "
-          + " → ".join(s.stage for s in p.stages))
+    inputs = "; ".join(f"input {b.format} ({len(b.paths)} path(s))" + "".join(f" → {s.stage}" for s in b.stages)
+                       for b in p.branches())
+    print(f"ok: {p.name}: {inputs}; {len(p.stages)} stage(s): " + " → ".join(s.stage for s in p.stages))
     return 0
 
 
@@ -81,9 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console()
     console.print(f"[bold]{p.name}[/]: {len(plan.units)} shard(s), {len(p.stages)} stage(s) → run dir {plan.run_dir}")
     executor = make_executor("local" if args.local else "ray", address=args.address, num_cpus=args.num_cpus)
+    from dataforge.rundir import OutputError
+
     try:
         with RichProgress(console, enabled=not args.quiet) as progress:
             result = run(plan, executor, progress)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         executor.shutdown()
     from dataforge.stats import print_summary

@@ -66,6 +66,19 @@ def _run_one(fn: WorkFn, item: dict[str, Any]) -> dict[str, Any]:
     return fn(item)
 
 
+def current_node() -> str | None:
+    """The Ray node id of this process when it runs inside Ray (a worker, or a connected driver), else None."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001  (a driver between sessions has no context)
+        return None
+
+
 class RayExecutor:
     """Runs shard tasks on Ray Data: tasks for stateless stages, actor pools for stateful/GPU ones.
 

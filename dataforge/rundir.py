@@ -23,17 +23,75 @@ fingerprint, so a run killed at any point resumes from completed shards.
 
 from __future__ import annotations
 
+import errno as errno_codes
 import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 PART = "part-{:05d}"
+
+_FULL = {errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EFBIG}
+_DENIED = {errno_codes.EACCES, errno_codes.EPERM, errno_codes.EROFS}
+
+
+class OutputError(OSError):
+    """The run directory or output path cannot be written (disk full, read-only, no permission); names the path and the fix."""
+
+    def __init__(self, path: str | Path, problem: str, code: int | None = None) -> None:
+        """Build the message from the path, what went wrong and the errno (which picks the fix)."""
+        self.path, self.problem, self.code = str(path), problem, code
+        if code in _FULL or "No space left" in problem or "quota" in problem.lower():
+            fix = ("free space on that filesystem, or point --run-dir / output.path at a larger one, then rerun the "
+                   "same command: finished shards are kept and the run resumes")
+        elif code in _DENIED or "ermission denied" in problem or "Read-only" in problem:
+            fix = ("make the folder writable (chmod/chown, or remount read-write), or choose another --run-dir / "
+                   "output.path, then rerun the same command")
+        else:
+            fix = "check the path and the filesystem, then rerun the same command: finished shards are kept"
+        super().__init__(code or 0, f"cannot write {self.path}: {problem}. Nothing was marked complete. Fix: {fix}")
+
+    def __str__(self) -> str:
+        """The message alone (not OSError's ``[Errno n]`` prefix)."""
+        return str(self.args[1]) if len(self.args) > 1 else super().__str__()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by constructor arguments (errors cross process boundaries on Ray)."""
+        return (OutputError, (self.path, self.problem, self.code))
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an OSError raised while writing ``path`` into an OutputError that names the path and the fix."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        code = exc.errno
+        if code is None:  # pyarrow puts the errno in the message only: "[Errno 28] No space left on device"
+            import re
+
+            m = re.search(r"\[Errno (\d+)\]", str(exc))
+            code = int(m.group(1)) if m else None
+        problem = exc.strerror or str(exc)
+        raise OutputError(getattr(exc, "filename", None) or path, problem, code) from exc
+
+
+def check_writable(folder: str | Path) -> None:
+    """Create ``folder`` and write then delete a probe file in it, so an unwritable output fails before any work."""
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tmp_name(folder / "write-probe")
+        probe.write_bytes(b"ok")
+        probe.unlink()
 
 
 def stage_dir(run_dir: Path, index: int, name: str) -> Path:
@@ -57,11 +115,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     Atomic against a killed process or worker (the case resume handles); no fsync, so a
     machine that loses power may lose the last shards, which the next run then recomputes.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a temporary file if it is there; never raise (used while another error propagates)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -96,40 +167,55 @@ class PartWriter:
             self._schema = table.schema
         if table.num_rows == 0:
             return
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = tmp_name(self.path)
-            self._writer = pq.ParquetWriter(
-                self._tmp, self._schema, compression=self.compression, write_statistics=True,
-                use_dictionary=True,
-            )
-        if table.schema != self._schema:
-            table = unify(table, self._schema)
-        self._writer.write_table(table, row_group_size=64 * 1024)
+        with writing(self.path):
+            if self._writer is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._tmp = tmp_name(self.path)
+                self._writer = pq.ParquetWriter(
+                    self._tmp, self._schema, compression=self.compression, write_statistics=True,
+                    use_dictionary=True,
+                )
+            if table.schema != self._schema:
+                table = unify(table, self._schema)
+            self._writer.write_table(table, row_group_size=64 * 1024)
         self.rows += table.num_rows
 
     def commit(self) -> bool:
         """Close and rename into place; returns whether a file was written."""
-        if self._writer is None:
-            if self.always and self._schema is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = tmp_name(self.path)
-                pq.write_table(self._schema.empty_table(), tmp, compression=self.compression)
-                os.replace(tmp, self.path)
-                return True
-            if self.path.exists():
-                self.path.unlink()  # a stale file from an earlier config
-            return False
-        self._writer.close()
-        os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+        with writing(self.path):
+            if self._writer is None:
+                if self.always and self._schema is not None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = tmp_name(self.path)
+                    try:
+                        pq.write_table(self._schema.empty_table(), tmp, compression=self.compression)
+                        os.replace(tmp, self.path)
+                    except BaseException:
+                        _unlink_quietly(tmp)
+                        raise
+                    return True
+                if self.path.exists():
+                    self.path.unlink()  # a stale file from an earlier config
+                return False
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+                os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+            except BaseException:
+                _unlink_quietly(self._tmp)  # type: ignore[arg-type]
+                raise
         return True
 
     def abort(self) -> None:
-        """Drop the temporary file."""
+        """Drop the temporary file (never raises: it runs while another error propagates)."""
         if self._writer is not None:
-            self._writer.close()
-            if self._tmp and self._tmp.exists():
-                self._tmp.unlink()
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001  (a full disk fails the close too)
+                pass
+        if self._tmp is not None:
+            _unlink_quietly(self._tmp)
 
 
 def unify(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -9,6 +9,12 @@ stages run between segments as map (keys per shard) -> grouped decide (per hash 
 file, the reader config and each stage's config, so an unchanged shard is skipped on rerun,
 a changed stage reruns with what follows it, and output is byte-identical whatever the
 number of workers.
+
+A pipeline with several ``inputs`` reads each input's shards with its own reader and runs
+them through that input's own row-level stages (its *branch*) before the shared stages: the
+plan lists every stage once (reader, each branch's stages in input order, shared stages),
+and a branch stage simply does not apply to another input's shards, which read from the
+last stage that did apply to them.
 """
 
 from __future__ import annotations
@@ -27,14 +33,17 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from dataforge import __version__, registry
-from dataforge.executor import Scheduling
+from dataforge.executor import Scheduling, current_node
 from dataforge.readers import Unit, get_reader
 from dataforge.readers.files import expand
 from dataforge.rundir import (
+    OutputError,
     PartWriter,
+    check_writable,
     atomic_write_bytes,
     atomic_write_json,
     clean_tmp,
+    writing,
     part_path,
     read_json,
     remove_stale_parts,
@@ -64,6 +73,7 @@ class PlannedStage:
     sched: Scheduling
     batch_size: int
     write_data: bool = True
+    branch: int | None = None  # the input whose shards this stage sees (None: every shard)
 
     @property
     def is_dataset(self) -> bool:
@@ -84,6 +94,26 @@ class Plan:
     units: list[Unit]
     stages: list[PlannedStage]  # stages[0] is the reader
     compression: str = "zstd"
+    unit_branch: list[int] = field(default_factory=list)  # input index of each shard (empty: all input 0)
+
+    def branch_of(self, unit: Unit) -> int:
+        """Which input a shard comes from."""
+        return self.unit_branch[unit.index] if self.unit_branch else 0
+
+    def applies(self, ps: PlannedStage, unit: Unit) -> bool:
+        """Whether a stage processes this shard (a branch stage only sees its own input's shards)."""
+        return ps.branch is None or ps.branch == self.branch_of(unit)
+
+    def source_of(self, index: int, unit: Unit) -> PlannedStage:
+        """The stage whose output stage ``index`` reads for this shard: the last earlier stage that applies to it."""
+        for i in range(index - 1, 0, -1):
+            if self.applies(self.stages[i], unit):
+                return self.stages[i]
+        return self.stages[0]
+
+    def input_spec(self, unit: Unit) -> Any:
+        """The input spec (format, options) a shard is read with."""
+        return self.spec.branches()[self.branch_of(unit)]
 
     def segments(self) -> list[tuple[int, int]]:
         """Runs of consecutive row-level stages as (first, last) indices; dataset stages alone."""
@@ -92,6 +122,8 @@ class Plan:
         n = len(self.stages)
         if n == 1 or self.stages[1].is_dataset:
             segs.append((0, 0))  # the reader alone: nothing row-level to fuse it with
+        elif self.stages[0].write_data:
+            i = 0  # some input goes straight to a dataset stage: the reader leads the first segment
         while i < n:
             if self.stages[i].is_dataset:
                 segs.append((i, i))
@@ -112,18 +144,35 @@ def _same_place(a: PlannedStage, b: PlannedStage) -> bool:
 
 def make_plan(spec: PipelineSpec, run_dir: str | Path) -> Plan:
     """Resolve stages, expand inputs into shards, chain fingerprints. Reads no document."""
+    import dataclasses
+
     run_dir = Path(run_dir).resolve()
-    reader_cls = get_reader(spec.input.format)
-    reader = reader_cls(spec.input)
-    files = expand(spec.input.paths, reader_cls.extensions)
-    units = reader.plan(files)
-    input_cfg = json.dumps(spec.input.model_dump(mode="json", exclude={"paths"}), sort_keys=True)
+    branches = spec.branches()
+    units: list[Unit] = []
+    unit_branch: list[int] = []
+    cfgs: list[str] = []
+    for b, branch in enumerate(branches):
+        reader_cls = get_reader(branch.format)
+        files = expand(branch.paths, reader_cls.extensions)
+        for u in reader_cls(branch).plan(files):
+            units.append(u if u.index == len(units) else dataclasses.replace(u, index=len(units)))
+            unit_branch.append(b)
+        cfgs.append(json.dumps(branch.model_dump(mode="json", exclude={"paths", "stages"}), sort_keys=True))
     all_units = _h(*[u.fingerprint for u in units])
-    chain = _h("dataforge-read-v1", input_cfg)
+    chain = _h("dataforge-read-v1", *cfgs)
     stages = [
-        PlannedStage(0, READ, None, stage_dir(run_dir, 0, READ), chain, Scheduling(), spec.input.batch_rows)
+        PlannedStage(0, READ, None, stage_dir(run_dir, 0, READ), chain, Scheduling(), branches[0].batch_rows)
     ]
-    for i, st in enumerate(spec.stages, start=1):
+    placed: list[tuple[int | None, Any]] = [(b, st) for b, br in enumerate(spec.inputs) for st in br.stages]
+    placed += [(None, st) for st in spec.stages]
+    branch_chain = {b: _h(chain, str(b)) if spec.inputs else chain for b in range(len(branches))}
+    joined = False
+    for i, (branch, st) in enumerate(placed, start=1):
+        if branch is None and not joined:
+            chain = _h(*branch_chain.values()) if spec.inputs else chain  # the join: every branch's config
+            joined = True
+        elif branch is not None:
+            chain = branch_chain[branch]
         cls = registry.get(st.stage)
         inst = cls(st.params)
         if isinstance(inst, DatasetStage):
@@ -137,12 +186,16 @@ def make_plan(spec: PipelineSpec, run_dir: str | Path) -> Plan:
         chain = _h(chain, inst.config_hash(), str(spec.seed))
         if issubclass(cls, DatasetStage):
             chain = _h(chain, all_units)  # a global stage's output depends on every shard
+        if branch is not None:
+            branch_chain[branch] = chain
         label = st.id or st.stage
         stages.append(PlannedStage(i, st.stage, inst, stage_dir(run_dir, i, label), chain, sched,
-                                   st.batch_size or cls.batch_size))
-    # The reader's rows are only written when something reads them from disk.
-    stages[0].write_data = len(stages) == 1 or stages[1].is_dataset
-    return Plan(spec, run_dir, units, stages, spec.output.compression)
+                                   st.batch_size or cls.batch_size, branch=branch))
+    # The reader's rows are only written when something reads them from disk: when, for some input,
+    # the first stage after the reader is a dataset stage (or there is none).
+    firsts = [next((ps for ps in stages[1:] if ps.branch in (None, b)), None) for b in range(len(branches))]
+    stages[0].write_data = any(ps is None or ps.is_dataset for ps in firsts)
+    return Plan(spec, run_dir, units, stages, spec.output.compression, unit_branch if spec.inputs else [])
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,6 +280,7 @@ class StageSink:
             "quarantined": dict(sorted(self.quarantined.items())),
             "seconds": round(self.seconds, 4),
             "versions": versions,
+            "node": current_node(),
         }
         atomic_write_json(part_path(self.ps.folder, "stats", self.unit.index, ".json"), stats)
         return stats
@@ -260,26 +314,27 @@ def run_segment_unit(plan: Plan, first: int, last: int, unit: Unit) -> dict[str,
     """Bring stages first..last up to date for one shard; return {stage index: stats}."""
     stages = plan.stages
     out: dict[str, Any] = {}
-    done_upto = first - 1
-    for i in range(first, last + 1):  # the longest finished prefix of the segment
-        stats = is_done(stages[i], unit)
+    mine = [i for i in range(first, last + 1) if plan.applies(stages[i], unit)]
+    todo = list(mine)
+    while todo:  # the longest finished prefix of the segment
+        stats = is_done(stages[todo[0]], unit)
         if not stats:
             break
-        out[str(i)] = stats
-        done_upto = i
-    if done_upto == last:
+        out[str(todo[0])] = stats
+        todo.pop(0)
+    if not todo:
         return out
-    start = done_upto + 1
-    if start == 1 and not stages[0].write_data:
-        start = 0  # the reader's rows are not kept on disk: read the input again
+    begin = todo[0]
+    read_input = begin == 0 or (plan.source_of(begin, unit).index == 0 and not stages[0].write_data)
     sinks: list[StageSink] = []
     try:
-        if start == 0:
+        if read_input:  # the reader's rows are not kept on disk (or the reader is this segment): read the input
             src = _read_source(plan, unit, stages[0], sinks)
-            start = 1
         else:
-            src = read_part(stages[start - 1], unit, stages[start].batch_size)
-        for i in range(start, last + 1):
+            src = read_part(plan.source_of(begin, unit), unit, stages[begin].batch_size)
+        for i in todo:
+            if i == 0:
+                continue
             src = _apply_stage(stages[i], unit, rebatch(src, stages[i].batch_size), sinks, plan.compression)
         for _ in src:
             pass
@@ -298,7 +353,8 @@ def run_segment_unit(plan: Plan, first: int, last: int, unit: Unit) -> dict[str,
 def _read_source(plan: Plan, unit: Unit, ps: PlannedStage, sinks: list[StageSink]) -> Iterator[pa.Table]:
     sink = StageSink(ps, unit, plan.compression)
     sinks.append(sink)
-    reader = get_reader(plan.spec.input.format)(plan.spec.input)
+    inp = plan.input_spec(unit)
+    reader = get_reader(inp.format)(inp)
     t0 = time.perf_counter()
     for rb in reader.read(unit):
         sink.add(rb.documents, None, rb.quarantined, rb.seen)
@@ -342,7 +398,7 @@ def apply_unit(plan: Plan, index: int, unit: Unit) -> dict[str, Any]:
     annotations = rows_for_unit(ps.folder / "annotations", unit.index, stage.partitions)
     sink = StageSink(ps, unit, plan.compression)
     try:
-        for batch in read_part(plan.stages[index - 1], unit, ps.batch_size):
+        for batch in read_part(plan.source_of(index, unit), unit, ps.batch_size):
             t0 = time.perf_counter()
             res = stage.apply_batch(batch, drops, annotations, ps.folder)
             sink.add(res.kept, res.dropped, res.quarantined, batch.num_rows, res.created)
@@ -391,9 +447,24 @@ class _Job:
 
 def run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
     """Run a planned pipeline on an executor; returns the summary (also written to summary.json)."""
+    try:
+        return _run(plan, executor, progress)
+    except Exception as exc:
+        # A worker's OutputError arrives wrapped by Ray; re-raise it plainly so the CLI prints one clear line.
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, OutputError) and not type(exc) is OutputError:
+            raise OutputError(cause.path, cause.problem, cause.code) from None
+        raise
+
+
+def _run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
+    """Body of ``run``."""
     run_dir = plan.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(run_dir)
+    if "://" not in plan.spec.output.path:
+        check_writable(plan.spec.output.path)  # fail now, not after hours of work
     clean_tmp(run_dir)
+    (run_dir / "summary.json").unlink(missing_ok=True)  # a run in progress is not a finished one
     t_start = time.time()
     atomic_write_bytes(run_dir / "pipeline.json", (json.dumps(plan.spec.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode())
     for ps in plan.stages:
@@ -407,8 +478,8 @@ def run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
             executed[first] = _run_dataset_stage(plan, executor, first, progress)
         else:
             group_stages = plan.stages[max(first, 0):last + 1]
-            todo = [u for u in plan.units if not all(is_done(ps, u) for ps in group_stages)]
-            group = plan.stages[first:last + 1] if first > 0 else plan.stages[:1]
+            todo = [u for u in plan.units if not all(is_done(ps, u) for ps in group_stages if plan.applies(ps, u))]
+            group = plan.stages[first:last + 1]
             sched = _merge_sched([ps.sched for ps in group])
             label = " → ".join(ps.name for ps in group)
             task = progress.start(label, len(plan.units), len(plan.units) - len(todo))
@@ -420,7 +491,8 @@ def run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
             progress.finish(task)
         walls[first] = time.perf_counter() - t0
     summary = summarize(plan, executed, walls, time.time() - t_start)
-    publish(plan)
+    with writing(plan.spec.output.path):
+        publish(plan)
     atomic_write_json(run_dir / "summary.json", summary)
     return RunResult(run_dir, summary, executed)
 
@@ -478,6 +550,8 @@ def summarize(plan: Plan, executed: dict[int, int], walls: dict[int, float], wal
         agg: dict[str, Any] = {"rows_in": 0, "rows_out": 0, "created": 0, "dropped": {}, "quarantined": {}, "seconds": 0.0}
         versions: dict[str, str] = {}
         for u in plan.units:
+            if not plan.applies(ps, u):
+                continue
             s = read_json(part_path(ps.folder, "stats", u.index, ".json"))
             if s is None:
                 if ps.index == 0 and not ps.write_data and plan.stages[1:]:
@@ -516,12 +590,17 @@ def summarize(plan: Plan, executed: dict[int, int], walls: dict[int, float], wal
             "stage": ps.name,
             "index": ps.index,
             "kind": ps.stage.kind if ps.stage else "reader",
-            "params": ps.stage.params.model_dump(mode="json") if ps.stage else plan.spec.input.model_dump(mode="json"),
+            "params": ps.stage.params.model_dump(mode="json") if ps.stage else
+                      (plan.spec.input.model_dump(mode="json") if plan.spec.input is not None else
+                       [b.model_dump(mode="json", exclude={"stages"}) for b in plan.spec.inputs]),
             "config_hash": ps.stage.config_hash() if ps.stage else ps.fingerprint,
             "fingerprint": ps.fingerprint,
             "inputs": [{"unit": u.index, "file": u.relpath, "start": u.start, "end": u.end, "size": u.size,
-                        "mtime_ns": u.mtime_ns, "fingerprint": ps.unit_fp(u)} for u in plan.units] if ps.index == 0 else
-                      {"stage": plan.stages[ps.index - 1].folder.name, "shards": len(plan.units)},
+                        "mtime_ns": u.mtime_ns, "fingerprint": ps.unit_fp(u),
+                        **({"input": plan.branch_of(u)} if plan.unit_branch else {})} for u in plan.units]
+                      if ps.index == 0 else
+                      {"stage": plan.stages[ps.index - 1].folder.name, "shards": len(plan.units),
+                       **({"input": ps.branch} if ps.branch is not None else {})},
             "counts": {k: agg[k] for k in ("rows_in", "rows_out", "created", "dropped", "quarantined")},
             "seconds_cpu": agg["seconds"],
             "seconds_wall_last_run": round(walls.get(ps.index, 0.0), 3),
@@ -588,11 +667,17 @@ def publish(plan: Plan) -> None:
     if "://" in plan.spec.output.path:
         _publish_remote(plan)
         return
+    _publish_local(plan, out)
+
+
+def _publish_local(plan: Plan, out: Path) -> None:
+    """Hard-link (or copy) each shard's final rows into a local output folder, then write its manifest."""
+    last = plan.stages[-1]
     out.mkdir(parents=True, exist_ok=True)
     files = []
     wanted = set()
     for u in plan.units:
-        src = part_path(last.folder, "data", u.index)
+        src = part_path(plan.source_of(len(plan.stages), u).folder, "data", u.index)
         if not src.exists():
             continue  # an empty shard
         dst = out / src.name
@@ -629,7 +714,7 @@ def _publish_remote(plan: Plan) -> None:
     fs, base = filesystem(plan.spec.output.path)
     fs.create_dir(base, recursive=True)
     for u in plan.units:
-        src = part_path(last.folder, "data", u.index)
+        src = part_path(plan.source_of(len(plan.stages), u).folder, "data", u.index)
         if not src.exists():
             continue
         with open(src, "rb") as fh, fs.open_output_stream(f"{base}/{src.name}", compression=None) as dst:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dataforge.stage import Resources
 
@@ -76,16 +76,47 @@ class StageSpec(Strict):
     id: str | None = Field(None, description="a label to tell apart two uses of the same stage")
 
 
+class BranchSpec(InputSpec):
+    """One of several inputs: how to read it, and the row-level stages its rows go through before the join.
+
+    Inputs are read in the order listed; after each input's own ``stages`` (e.g. HTML extraction
+    for WARCs, PDF extraction for PDFs) every document goes through the pipeline's shared
+    ``stages``. Label each input with ``source`` so later stages and stats can tell them apart.
+    """
+
+    stages: list[StageSpec] = Field(default_factory=list, description="row-level stages for this input only")
+
+
 class PipelineSpec(Strict):
-    """A whole pipeline file."""
+    """A whole pipeline file: one ``input``, or several ``inputs`` that join before the shared stages."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     seed: int = 0
     workers: int | None = Field(None, gt=0, description="default workers per stage (default: cluster CPUs)")
-    input: InputSpec
+    input: InputSpec | None = None
+    inputs: list[BranchSpec] = Field(default_factory=list, description="several inputs, each with its own stages")
     output: OutputSpec
     stages: list[StageSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind_of_input(self) -> "PipelineSpec":
+        if (self.input is None) == (not self.inputs):
+            raise ValueError("give exactly one of `input` (one source) or `inputs` (a list of sources, each with "
+                             "format, paths and optional stages)")
+        return self
+
+    def branches(self) -> list[BranchSpec]:
+        """The inputs as branches: ``inputs``, or the single ``input`` with no stages of its own."""
+        if self.inputs:
+            return list(self.inputs)
+        assert self.input is not None
+        return [BranchSpec.model_validate(self.input.model_dump())]
+
+    def all_stages(self) -> list[tuple[str, StageSpec]]:
+        """Every stage with the key that locates it (``inputs[i].stages[j]`` then ``stages[k]``)."""
+        out = [(f"inputs[{b}].stages[{j}]", st) for b, br in enumerate(self.inputs) for j, st in enumerate(br.stages)]
+        return out + [(f"stages[{i}]", st) for i, st in enumerate(self.stages)]
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, str]:
@@ -227,16 +258,18 @@ def from_dict(
     problems = check_stages(spec)
     from dataforge.readers import reader_names, get_reader
 
-    if spec.input.format not in reader_names():
-        close = difflib.get_close_matches(spec.input.format, reader_names(), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        problems.append(f"input.format: unknown format {spec.input.format!r}; {hint}valid: {', '.join(reader_names())}")
-    else:
-        reader = get_reader(spec.input.format)
-        try:
-            reader.Options.model_validate(spec.input.options)
-        except ValidationError as exc:
-            problems += explain(exc, reader.Options, prefix="input.options")
+    sources = [("input", spec.input)] if spec.input is not None else [(f"inputs[{b}]", br) for b, br in enumerate(spec.inputs)]
+    for where, inp in sources:
+        if inp.format not in reader_names():
+            close = difflib.get_close_matches(inp.format, reader_names(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"{where}.format: unknown format {inp.format!r}; {hint}valid: {', '.join(reader_names())}")
+        else:
+            reader = get_reader(inp.format)
+            try:
+                reader.Options.model_validate(inp.options)
+            except ValidationError as exc:
+                problems += explain(exc, reader.Options, prefix=f"{where}.options")
     if problems:
         raise PipelineError(problems, source)
     return spec
@@ -246,9 +279,10 @@ def check_stages(spec: PipelineSpec) -> list[str]:
     """Check each stage name exists and its params validate against the stage's Params model."""
     from dataforge import registry
 
+    from dataforge.stage import DatasetStage
+
     problems: list[str] = []
-    for i, st in enumerate(spec.stages):
-        where = f"stages[{i}]"
+    for where, st in spec.all_stages():
         try:
             cls = registry.get(st.stage)
         except registry.UnknownStage as exc:
@@ -258,6 +292,9 @@ def check_stages(spec: PipelineSpec) -> list[str]:
             problems.append(f"{where}.stage: {st.stage} needs a package that is not installed ({exc}); "
                             f"install the matching extra, e.g. pip install 'dataforge[web]'")
             continue
+        if where.startswith("inputs[") and issubclass(cls, DatasetStage):
+            problems.append(f"{where}.stage: {st.stage} works on the whole dataset; an input's own stages must be "
+                            f"row-level (extract, filter, annotate): move it to the shared `stages` after the join")
         try:
             cls.Params.model_validate(st.params)
         except ValidationError as exc:
