@@ -54,6 +54,9 @@ def print_reports(summary: dict[str, Any], console: Any) -> None:
             for r in rows:
                 t.add_row(r[col], f"{r['in']:,}", f"{r['removed']:,}", f"{r['rate']:.1%}")
             console.print(t)
+        contamination = report.get("contamination")
+        if contamination:
+            print_contamination(s["stage"], contamination, console)
         mixture = report.get("mixture")
         if mixture:
             print_mixture(mixture, console)
@@ -71,6 +74,25 @@ def print_reports(summary: dict[str, Any], console: Any) -> None:
             for c in clusters["largest"]:
                 t.add_row(c["kept"], f"{c['size']:,}", ", ".join(c["removed_examples"]))
             console.print(t)
+
+
+def print_contamination(stage: str, report: dict[str, Any], console: Any) -> None:
+    """Per benchmark: items indexed and found, documents affected, top sources/domains, example excerpts."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=f"{stage}: contamination ({report['documents_affected']:,} document(s) affected)")
+    for c in ("benchmark", "items indexed", "items found", "docs affected", "by source", "by domain", "skipped on load"):
+        t.add_column(c, justify="left" if c in ("benchmark", "by source", "by domain", "skipped on load") else "right")
+    for name, b in report.get("benchmarks", {}).items():
+        top = {k: ", ".join(f"{v} {n}" for v, n in list(b[k].items())[:3]) for k in ("by_source", "by_domain")}
+        t.add_row(name, f"{b['items_indexed']:,}", f"{b['items_found']:,}", f"{b['documents_affected']:,}",
+                  top["by_source"], top["by_domain"], ", ".join(f"{r}={n}" for r, n in b.get("skipped", {}).items()))
+    console.print(t)
+    for name, b in report.get("benchmarks", {}).items():
+        for ex in b.get("examples", [])[:2]:
+            console.print(f"  {name} in {ex['id']} ({', '.join(ex['items'])}): "
+                          + escape(repr(ex["excerpt"][:120])))
 
 
 def print_mixture(mixture: dict[str, Any], console: Any) -> None:
