@@ -115,6 +115,12 @@ def print_mixture(mixture: dict[str, Any], console: Any) -> None:
                       f"{d['tokens_after']:,}", f"{d['share_before']:.1%}", f"{d['share_after']:.1%}{mark}",
                       f"{d['target_share']:.1%}", f"{d['repeat_factor']:.2f}x", qs)
         console.print(t)
+        if "within_tolerance" in m:
+            tol = m.get("tolerance", 0.01)
+            if m["within_tolerance"]:
+                console.print(f"  [green]✓[/] every domain within ±{tol:.0%} of its target share")
+            for note in m.get("notes", []):
+                console.print(f"  [yellow]off target:[/] {note}")
         for key in ("by_language", "by_source"):
             rows = m.get(key)
             if rows:
