@@ -7,14 +7,18 @@ from dataforge.inference.base import (
     Completion,
     EchoConfig,
     HttpConfig,
+    ImagePart,
+    QWEN_VL_IMAGE,
     SamplingParams,
+    TextPart,
     TransformersConfig,
     VllmConfig,
     make_backend,
+    prompt_images,
     render_chat,
 )
 
 __all__ = [
-    "Backend", "BackendConfig", "ChatMessage", "Completion", "EchoConfig", "HttpConfig", "SamplingParams",
-    "TransformersConfig", "VllmConfig", "make_backend", "render_chat",
+    "Backend", "BackendConfig", "ChatMessage", "Completion", "EchoConfig", "HttpConfig", "ImagePart", "QWEN_VL_IMAGE",
+    "SamplingParams", "TextPart", "TransformersConfig", "VllmConfig", "make_backend", "prompt_images", "render_chat",
 ]

@@ -12,7 +12,9 @@ backend is made (``make_backend``), which stages do in ``setup()``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, Union, runtime_checkable
@@ -44,37 +46,167 @@ class SamplingParams(_Strict):
     timeout_s: float = Field(120.0, gt=0, description="per request; a timed-out row is quarantined")
 
 
+#: Qwen2-VL / Qwen2.5-VL image placeholder in chat text (their processors expand ``<|image_pad|>`` to pixels).
+VISION_START = "<|vision_start|>"
+VISION_END = "<|vision_end|>"
+IMAGE_PAD = "<|image_pad|>"
+QWEN_VL_IMAGE = f"{VISION_START}{IMAGE_PAD}{VISION_END}"
+
+_DATA_URI = re.compile(r"^data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
+          (b"RIFF", "image/webp"))
+
+
+class TextPart(_Strict):
+    """A text part of a multi-part message."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(_Strict):
+    """An image part of a multi-part message: encoded image bytes (PNG, JPEG, ...) or a ``data:image/...;base64,`` URI.
+
+    Nothing is fetched at run time, so remote URLs are not accepted: give the bytes.
+    """
+
+    type: Literal["image"] = "image"
+    image: bytes | str = Field(description="PNG/JPEG bytes, or a data:image/...;base64, URI")
+
+    @field_validator("image")
+    @classmethod
+    def _encoded_image(cls, v: bytes | str) -> bytes | str:
+        """Bytes must start like an image file; a string must be a base64 image data URI."""
+        if isinstance(v, str):
+            if not _DATA_URI.match(v):
+                raise ValueError(f"image {v[:40]!r}... is not a data:image/<type>;base64, URI; give the image bytes "
+                                 "(nothing is downloaded at run time)")
+        elif not any(v.startswith(magic) for magic, _ in _MAGIC):
+            raise ValueError(f"image bytes start with {v[:8]!r}, not a PNG/JPEG/GIF/WebP header; give encoded image "
+                             "file bytes (e.g. pymupdf Pixmap.tobytes('png'))")
+        return v
+
+    @property
+    def mime(self) -> str:
+        """The image's media type (``image/png``, ...)."""
+        if isinstance(self.image, str):
+            m = _DATA_URI.match(self.image)
+            return m.group(1) if m else "image/png"
+        return next((mime for magic, mime in _MAGIC if self.image.startswith(magic)), "image/png")
+
+    def data_uri(self) -> str:
+        """The image as a ``data:`` URI (what OpenAI-compatible servers take as ``image_url``)."""
+        if isinstance(self.image, str):
+            return self.image
+        return f"data:{self.mime};base64," + base64.b64encode(self.image).decode("ascii")
+
+    def to_bytes(self) -> bytes:
+        """The encoded image file bytes."""
+        if isinstance(self.image, bytes):
+            return self.image
+        return base64.b64decode(self.image.split(",", 1)[1])
+
+
+ContentPart = Annotated[Union[TextPart, ImagePart], Field(discriminator="type")]
+
+
+def _part(value: Any) -> Any:
+    """One content part from what callers write: a part, a str, or an OpenAI-style dict (``image_url`` included)."""
+    if isinstance(value, (TextPart, ImagePart)):
+        return value
+    if isinstance(value, str):
+        return TextPart(text=value)
+    if isinstance(value, dict) and value.get("type") == "image_url":
+        url = value.get("image_url")
+        return ImagePart(image=url.get("url", "") if isinstance(url, dict) else (url or ""))
+    if isinstance(value, dict) and value.get("type") == "input_text":
+        return TextPart(text=value.get("text", ""))
+    return value
+
+
 class ChatMessage(_Strict):
-    """One message of a chat prompt."""
+    """One message of a chat prompt: text, or a list of text and image parts (vision-language models)."""
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str
+    content: Union[str, list[ContentPart]]
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _parts(cls, v: Any) -> Any:
+        """Accept OpenAI-style part dicts (``{"type": "image_url", "image_url": {"url": ...}}``) as well as ours."""
+        return [_part(x) for x in v] if isinstance(v, list) else v
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """The message's image parts, in order."""
+        return [] if isinstance(self.content, str) else [p for p in self.content if isinstance(p, ImagePart)]
+
+    @property
+    def text(self) -> str:
+        """The message as text, each image as Qwen-VL's placeholder."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text if isinstance(p, TextPart) else QWEN_VL_IMAGE for p in self.content)
 
 
 Prompt = Union[list[ChatMessage], str]
 
 
-def render_chat(messages: list[ChatMessage] | list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-    """Render messages in the Qwen chat format, ending with the assistant generation prompt."""
+def _message(m: ChatMessage | dict[str, Any]) -> ChatMessage:
+    """A ChatMessage from a ChatMessage or a ``{role, content}`` dict."""
+    return m if isinstance(m, ChatMessage) else ChatMessage(role=m["role"], content=m["content"])
+
+
+def render_chat(messages: list[ChatMessage] | list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+    """Render messages in the Qwen chat format (images as ``<|vision_start|><|image_pad|><|vision_end|>``), ending with the assistant generation prompt."""
     parts = []
     for m in messages:
-        role, content = (m["role"], m["content"]) if isinstance(m, dict) else (m.role, m.content)
+        if isinstance(m, dict) and isinstance(m.get("content"), str):
+            role, content = m["role"], m["content"]
+        else:
+            msg = _message(m)
+            role, content = msg.role, msg.text
         parts.append(f"{IM_START}{role}\n{content}{IM_END}\n")
     if add_generation_prompt:
         parts.append(GENERATION_PROMPT)
     return "".join(parts)
 
 
-def prompt_text(prompt: Prompt | list[dict[str, str]]) -> str:
+def prompt_text(prompt: Prompt | list[dict[str, Any]]) -> str:
     """A prompt as the raw text a model sees: chat messages rendered, a plain string as is."""
     return prompt if isinstance(prompt, str) else render_chat(prompt)
 
 
-def as_messages(prompt: Prompt | list[dict[str, str]]) -> list[dict[str, str]]:
-    """Chat messages as OpenAI-style dicts (a plain string becomes one user message)."""
+def prompt_images(prompt: Prompt | list[dict[str, Any]]) -> list[ImagePart]:
+    """The prompt's images in the order their placeholders appear in ``prompt_text``."""
+    if isinstance(prompt, str):
+        return []
+    out: list[ImagePart] = []
+    for m in prompt:
+        if isinstance(m, dict) and isinstance(m.get("content"), str):
+            continue
+        out += _message(m).images
+    return out
+
+
+def as_messages(prompt: Prompt | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as OpenAI-style dicts (a plain string becomes one user message; images become ``image_url`` data URIs)."""
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
-    return [m if isinstance(m, dict) else {"role": m.role, "content": m.content} for m in prompt]
+    out: list[dict[str, Any]] = []
+    for m in prompt:
+        if isinstance(m, dict) and isinstance(m.get("content"), str):
+            out.append(m)
+            continue
+        msg = _message(m)
+        if isinstance(msg.content, str):
+            out.append({"role": msg.role, "content": msg.content})
+            continue
+        out.append({"role": msg.role, "content": [
+            {"type": "text", "text": p.text} if isinstance(p, TextPart)
+            else {"type": "image_url", "image_url": {"url": p.data_uri()}}
+            for p in msg.content]})
+    return out
 
 
 def row_seed(seed: int | None, key: str, index: int = 0) -> int | None:
@@ -94,6 +226,7 @@ class Completion:
     n_prompt_tokens: int = 0
     n_tokens: int = 0
     error: str | None = None
+    n_image_tokens: int = 0  # prompt tokens that stand for image pixels (vision-language models)
 
     @classmethod
     def failed(cls, error: str, reason: str = "error") -> "Completion":
@@ -113,7 +246,11 @@ class Backend(Protocol):
 
     def generate(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
                  keys: list[str] | None = None) -> list[list[Completion]]:
-        """``params.n`` completions per prompt; ``keys`` (row ids) derive per-row seeds."""
+        """``params.n`` completions per prompt; ``keys`` (row ids) derive per-row seeds.
+
+        Messages may carry images (``ImagePart``) for vision-language models; an engine or model
+        without image input fails those rows with an error saying so.
+        """
         ...
 
     def score(self, pairs: list[tuple[str, str]]) -> list[float]:

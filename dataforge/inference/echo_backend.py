@@ -1,4 +1,4 @@
-"""A model-free backend for dry runs: generation echoes the prompt, scores are word overlap.
+"""A model-free backend for dry runs: generation echoes the prompt's text, scores are word overlap.
 
 ``engine: echo`` checks a pipeline's templates, columns and bookkeeping end to end without
 loading a model; its output is not synthetic data.
@@ -23,11 +23,13 @@ class EchoBackend:
 
     def generate(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
                  keys: list[str] | None = None) -> list[list[Completion]]:
-        """``params.n`` copies of each prompt's last user message."""
+        """``params.n`` copies of each prompt's last user message (its text parts; images are ignored)."""
         out = []
         for p in prompts:
             msgs = as_messages(p)
-            user = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
+            content = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
+            user = content if isinstance(content, str) else " ".join(
+                part.get("text", "") for part in content if part.get("type") == "text")
             words = user.split()
             text = " ".join(words[: params.max_tokens])
             reason = "length" if len(words) > params.max_tokens else "stop"

@@ -5,14 +5,24 @@ Talks to any server with ``/chat/completions`` or ``/completions`` (vLLM, SGLang
 (``{"model", "text_1": [...], "text_2": [...]}`` -> ``{"data": [{"index", "score"}]}``).
 429, 5xx and connection errors are retried (honouring ``Retry-After``); a request that runs
 past ``timeout_s`` is not retried: its row gets ``finish_reason="timeout"`` and the run goes on.
+
+Keeping the server saturated: one event loop thread and one pooled keep-alive client
+(HTTP/1.1, ``concurrency`` connections) live as long as the backend, and one semaphore per
+backend bounds the requests in flight across all calls. ``submit`` queues a batch and returns
+a future at once, so a caller can send the next batch while the last requests of the previous
+one are still running (a sliding window instead of a barrier per batch); ``generate`` is
+``submit(...).result()``, and several threads calling it share the same window. Request
+bodies are JSON-encoded once (retries resend the bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 from dataforge.inference.base import (
@@ -48,7 +58,10 @@ class HttpBackend:
         if config.api_key_env and not key:
             raise ValueError(f"backend.api_key_env: environment variable {config.api_key_env} is not set; export it")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.stats = {"requests": 0, "retries": 0, "failures": 0}
+        self.headers["Content-Type"] = "application/json"
+        self.stats = {"requests": 0, "retries": 0, "failures": 0, "in_flight_max": 0}
+        self._in_flight = 0
+        self._sem: asyncio.Semaphore | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dataforge-http", daemon=True)
         self._thread.start()
@@ -56,6 +69,12 @@ class HttpBackend:
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _window(self) -> asyncio.Semaphore:
+        """The backend-wide bound on requests in flight (made on the loop thread, shared by every call)."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.config.concurrency)
+        return self._sem
 
     async def _get_client(self) -> Any:
         import httpx
@@ -66,25 +85,33 @@ class HttpBackend:
                                              timeout=httpx.Timeout(None, connect=self.config.connect_timeout_s))
         return self._client
 
-    async def _post(self, path: str, body: dict[str, Any], timeout_s: float, sem: asyncio.Semaphore) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], timeout_s: float,
+                    sem: asyncio.Semaphore | None = None) -> dict[str, Any]:
         """POST with retries on 429/5xx/connection errors; a timeout is final."""
         import httpx
 
         client = await self._get_client()
+        sem = sem or self._window()
         url = self.base_url + path
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         delay = self.config.backoff_s
         attempt = 0
         while True:
             async with sem:
                 self.stats["requests"] += 1
+                self._in_flight += 1
+                self.stats["in_flight_max"] = max(self.stats["in_flight_max"], self._in_flight)
                 try:
-                    resp = await asyncio.wait_for(client.post(url, json=body), timeout=timeout_s)
+                    async with asyncio.timeout(timeout_s):
+                        resp = await client.post(url, content=payload)
                 except (asyncio.TimeoutError, httpx.TimeoutException):
                     raise RequestFailed(f"no response from {url} within timeout_s={timeout_s}", "timeout") from None
                 except httpx.TransportError as exc:
                     resp, error = None, f"{type(exc).__name__}: {exc or 'connection failed'} ({url})"
                 else:
                     error = None
+                finally:
+                    self._in_flight -= 1
             if resp is not None:
                 if resp.status_code == 200:
                     try:
@@ -118,10 +145,10 @@ class HttpBackend:
         body["prompt"] = prompt_text(prompt)
         return "/completions", body
 
-    async def _one(self, prompt: Any, params: SamplingParams, seed: int | None, sem: asyncio.Semaphore) -> list[Completion]:
+    async def _one(self, prompt: Any, params: SamplingParams, seed: int | None) -> list[Completion]:
         path, body = self._body(prompt, params, seed)
         try:
-            data = await self._post(path, body, params.timeout_s, sem)
+            data = await self._post(path, body, params.timeout_s)
         except RequestFailed as exc:
             self.stats["failures"] += 1
             return [Completion.failed(str(exc), exc.reason)] * params.n
@@ -142,28 +169,36 @@ class HttpBackend:
             self.stats["failures"] += 1
             return [Completion.failed(f"unexpected response shape ({type(exc).__name__}: {exc}): {str(data)[:200]}")] * params.n
 
-    def generate(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
-                 keys: list[str] | None = None) -> list[list[Completion]]:
-        """``params.n`` completions per prompt, requests in parallel up to ``concurrency``."""
+    def submit(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
+               keys: list[str] | None = None) -> "Future[list[list[Completion]]]":
+        """Queue the prompts now and return a future of their completions (in prompt order).
+
+        Requests of every submitted batch share the backend's ``concurrency`` window, so submitting
+        the next batch before this one is done keeps the server busy across batch boundaries.
+        """
         keys = keys if keys is not None else [str(i) for i in range(len(prompts))]
 
         async def run() -> list[list[Completion]]:
-            sem = asyncio.Semaphore(self.config.concurrency)
-            return list(await asyncio.gather(*(self._one(p, params, row_seed(params.seed, k), sem)
+            return list(await asyncio.gather(*(self._one(p, params, row_seed(params.seed, k))
                                                for p, k in zip(prompts, keys))))
 
-        return self._run(run())
+        return asyncio.run_coroutine_threadsafe(run(), self._loop)
+
+    def generate(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
+                 keys: list[str] | None = None) -> list[list[Completion]]:
+        """``params.n`` completions per prompt, requests in parallel up to ``concurrency`` (images as image_url parts)."""
+        return self.submit(prompts, params, keys).result()
 
     # -- scoring ---------------------------------------------------------------------------
     def score(self, pairs: list[tuple[str, str]], timeout_s: float = 120.0, chunk: int = 16) -> list[float]:
         """One score per (prompt, response) from the score route; failed pairs are NaN (see last_score_errors)."""
         errors: list[str | None] = [None] * len(pairs)
 
-        async def one(start: int, sem: asyncio.Semaphore) -> list[float]:
+        async def one(start: int) -> list[float]:
             part = pairs[start:start + chunk]
             body = {"model": self.config.model, "text_1": [p for p, _ in part], "text_2": [r for _, r in part]}
             try:
-                data = await self._post(self.config.score_route, body, timeout_s, sem)
+                data = await self._post(self.config.score_route, body, timeout_s)
                 got = {int(d["index"]): float(d["score"]) for d in data["data"]}
                 return [got.get(i, math.nan) for i in range(len(part))]
             except (RequestFailed, KeyError, TypeError, ValueError) as exc:
@@ -172,8 +207,7 @@ class HttpBackend:
                 return [math.nan] * len(part)
 
         async def run() -> list[float]:
-            sem = asyncio.Semaphore(self.config.concurrency)
-            parts = await asyncio.gather(*(one(s, sem) for s in range(0, len(pairs), chunk)))
+            parts = await asyncio.gather(*(one(s) for s in range(0, len(pairs), chunk)))
             return [x for p in parts for x in p]
 
         out = self._run(run())

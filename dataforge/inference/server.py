@@ -2,7 +2,8 @@
 
     python -m dataforge.inference.server --model /models/tiny --port 8000 [--reward-model /models/rm]
 
-Routes: ``GET /v1/models``, ``POST /v1/completions``, ``POST /v1/chat/completions`` and, with a
+Routes: ``GET /v1/models``, ``POST /v1/completions``, ``POST /v1/chat/completions`` (messages may
+carry OpenAI ``image_url`` data-URI parts when the model is a vision-language folder) and, with a
 reward/classifier model, ``POST /v1/score`` (vLLM's shape: ``text_1``/``text_2`` lists ->
 ``data[{index, score}]``). Requests run one at a time on the model (CPU generation gains
 nothing from overlap); the queue is what a client must keep full to saturate the server.

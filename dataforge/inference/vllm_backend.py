@@ -6,6 +6,13 @@ processor. Prompts are rendered here in the Qwen chat format (the processor's ch
 stage is off), so every engine sees the same text. ``n`` samples become ``n`` rows, each with
 its own seed from ``(seed, row id, sample)``. This is the one module that uses ``ray.data.llm``.
 
+Prompts with images (a vision-language model such as Qwen2.5-VL) go through Ray's multimodal
+path instead (Ray 2.60): rows carry OpenAI-style ``messages`` whose images are ``image_url``
+data URIs; ``prepare_multimodal_stage`` parses them with vLLM into ``multimodal_data`` (the
+page pixels) and embeds the model's placeholders, and the chat-template stage renders the
+model's own template (Qwen2.5-VL's is the Qwen chat format). A call with any image sends all
+its rows that way.
+
 Each call starts the processor's engine actors, which takes a while for a large model: give
 vLLM stages a large ``batch_size`` (thousands of rows) so a call amortises it.
 """
@@ -21,12 +28,26 @@ from dataforge.inference.base import (
     Completion,
     SamplingParams,
     VllmConfig,
+    as_messages,
+    prompt_images,
     prompt_text,
     render_chat,
     row_seed,
 )
 
 ERROR_COLUMN = "__inference_error__"
+#: Images one prompt may carry on the vLLM engine unless engine_kwargs.limit_mm_per_prompt says otherwise.
+MAX_IMAGES_PER_PROMPT = 8
+
+
+def multimodal_messages(prompt: Any) -> list[dict[str, Any]]:
+    """OpenAI messages for Ray's multimodal stage: every content a list of parts (one Arrow type for all rows)."""
+    out = []
+    for m in as_messages(prompt):
+        content = m["content"]
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        out.append({"role": m["role"], "content": parts})
+    return out
 
 
 def engine_kwargs(config: VllmConfig) -> dict[str, Any]:
@@ -42,8 +63,12 @@ def engine_kwargs(config: VllmConfig) -> dict[str, Any]:
     return kw
 
 
-def processor_config(config: VllmConfig) -> Any:
-    """The ``ray.data.llm.vLLMEngineProcessorConfig`` our config maps to (needs ray[llm], not vllm)."""
+def processor_config(config: VllmConfig, multimodal: bool = False) -> Any:
+    """The ``ray.data.llm.vLLMEngineProcessorConfig`` our config maps to (needs ray[llm], not vllm).
+
+    ``multimodal``: rows carry OpenAI ``messages`` with images; vLLM's multimodal preparation
+    and the model's chat template run before tokenisation (Ray >= 2.56 ``prepare_multimodal_stage``).
+    """
     from ray.data.llm import vLLMEngineProcessorConfig
 
     kw: dict[str, Any] = dict(
@@ -52,11 +77,15 @@ def processor_config(config: VllmConfig) -> Any:
         task_type=config.task,
         concurrency=config.concurrency,
         batch_size=config.batch_size,
-        chat_template_stage=False,  # prompts arrive rendered in the Qwen chat format
+        chat_template_stage=multimodal,  # text prompts arrive rendered in the Qwen chat format
         tokenize_stage=True,
         detokenize_stage=config.task == "generate",
         should_continue_on_error=True,
     )
+    if multimodal:
+        kw["prepare_multimodal_stage"] = {"enabled": True, "chat_template_content_format": "string",
+                                         "apply_sys_msg_formatting": True}
+        kw["engine_kwargs"] = {"limit_mm_per_prompt": {"image": MAX_IMAGES_PER_PROMPT}, **kw["engine_kwargs"]}
     if config.accelerator_type:
         kw["accelerator_type"] = config.accelerator_type
     return vLLMEngineProcessorConfig(**kw)
@@ -99,26 +128,30 @@ class VllmBackend:
         self.config = config
         self.model_id = config.model
         self.proc_config = processor_config(config)
+        self._mm_config: Any = None
 
-    def _run(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _run(self, rows: list[dict[str, Any]], multimodal: bool = False) -> list[dict[str, Any]]:
         import ray.data
         from ray.data.llm import build_processor
 
         if not rows:
             return []
-        processor = build_processor(self.proc_config, postprocess=_postprocess)
+        if multimodal and self._mm_config is None:
+            self._mm_config = processor_config(self.config, multimodal=True)
+        processor = build_processor(self._mm_config if multimodal else self.proc_config, postprocess=_postprocess)
         out = processor(ray.data.from_items(rows)).take_all()
         return sorted(out, key=lambda r: (r["_i"], r["_j"]))
 
     def generate(self, prompts: list[list[ChatMessage]] | list[str], params: SamplingParams,
                  keys: list[str] | None = None) -> list[list[Completion]]:
-        """``params.n`` completions per prompt (one engine request per sample)."""
+        """``params.n`` completions per prompt (one engine request per sample); images take the multimodal path."""
         keys = keys if keys is not None else [str(i) for i in range(len(prompts))]
-        rows = [{"_i": i, "_j": j, "prompt": prompt_text(p),
+        multimodal = any(prompt_images(p) for p in prompts)
+        rows = [{"_i": i, "_j": j, **({"messages": multimodal_messages(p)} if multimodal else {"prompt": prompt_text(p)}),
                  "sampling_params": vllm_sampling(params, row_seed(params.seed, k, j))}
                 for i, (p, k) in enumerate(zip(prompts, keys)) for j in range(params.n)]
         result: list[list[Completion]] = [[] for _ in prompts]
-        for r in self._run(rows):
+        for r in self._run(rows, multimodal):
             if r["error"]:
                 result[r["_i"]].append(Completion.failed(str(r["error"])))
                 continue

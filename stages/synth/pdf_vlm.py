@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -10,31 +9,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from dataforge.inference.base import BackendConfig, SamplingParams, render_chat
+from dataforge.inference.base import QWEN_VL_IMAGE, BackendConfig, ChatMessage, ImagePart, SamplingParams, TextPart
 from dataforge.schema import quarantine_table, with_columns
 from dataforge.stage import BatchResult, StageParams, Transform
 
-#: Qwen2-VL / Qwen2.5-VL image placeholder in the text of a chat (what their processors expand to pixels).
-QWEN_VL_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+__all__ = ["QWEN_VL_IMAGE", "PdfVlmOcr", "PdfVlmOcrParams", "page_prompt"]
 
 
-def image_message(png: bytes, text: str) -> list[dict[str, Any]]:
-    """An OpenAI-style chat with one user message: the page image as a PNG data URI, then the instruction."""
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": uri}},
-                                         {"type": "text", "text": text}]}]
-
-
-def text_only_prompt(text: str) -> str:
-    """The same chat for engines without image input: Qwen-VL's image placeholder, then the instruction."""
-    return render_chat([{"role": "user", "content": QWEN_VL_IMAGE + text}])
+def page_prompt(png: bytes, text: str) -> list[ChatMessage]:
+    """A chat with one user message: the page image, then the instruction (Qwen2.5-VL's order)."""
+    return [ChatMessage(role="user", content=[ImagePart(image=png), TextPart(text=text)])]
 
 
 class PdfVlmOcrParams(StageParams):
     """The vision-language model, the instruction, and how pages are rendered."""
 
-    backend: BackendConfig = Field(description="a vision-language model (Qwen2.5-VL class): engine http or vllm "
-                                               "sends the page image; transformers/echo get text only (dry runs)")
+    backend: BackendConfig = Field(description="a vision-language model (Qwen2.5-VL class) on any engine: http "
+                                               "(image_url data URIs), vllm (multimodal data) or transformers "
+                                               "(local VL folder); echo ignores the image (dry runs)")
     template: str = Field("pdf_page_ocr", description="instruction template (shipped name or path); {{ page }}, "
                                                       "{{ title }} and the core columns are filled in")
     sampling: SamplingParams = Field(
@@ -62,17 +54,19 @@ class PdfVlmOcr(Transform):
     Run after ``pdf_extract_v1`` with ``keep_empty: true`` (so scanned documents reach this stage)
     and preferably ``mode: page``. Each page listed in ``ocr_pages`` is rendered by pymupdf to a
     PNG (``dpi``, longest side at most ``max_side`` pixels) and sent with the instruction
-    template (``pipelines/prompts/pdf_page_ocr.txt``) through the backend: with ``engine: http``
-    as an OpenAI ``image_url`` data URI (vLLM / SGLang serving Qwen2.5-VL), with ``engine: vllm``
-    the same chat messages. ``transformers`` and ``echo`` have no image input in
-    ``dataforge.inference``, so they get the text prompt with Qwen-VL's image placeholder only:
-    useful for dry runs of the bookkeeping, not for recognition.
+    template (``pipelines/prompts/pdf_page_ocr.txt``) as one chat message of an image part and
+    a text part, which every engine carries: ``http`` as an OpenAI ``image_url`` data URI (vLLM /
+    SGLang serving Qwen2.5-VL), ``vllm`` as multi-modal data through Ray Data LLM, and
+    ``transformers`` through the model's vision tower (a local Qwen2-VL / Qwen2.5-VL folder; a
+    text-only model fails each page with an error saying so). ``echo`` ignores the image and
+    answers with the instruction: a dry run of the bookkeeping, not recognition.
 
     The PDF comes from the ``pdf`` column if a stage kept it, else from ``metadata.path`` (the
     ``pdf`` reader records it). In page mode the page's text becomes the recognised text; in
     document mode a fully scanned document gets its pages' texts in order, and a document that
     also has a text layer gets the recognised pages appended after it (page order inside).
-    Adds ``vlm_ocr_pages`` (pages recognised) and ``vlm_ocr_errors`` (``page N: why``);
+    Adds ``vlm_ocr_pages`` (pages recognised), ``vlm_ocr_model`` (the model that read them, null
+    when none was read) and ``vlm_ocr_errors`` (``page N: why``);
     ``needs_ocr`` becomes false when every flagged page was read. Documents still without text
     are dropped as ``ocr_failed`` (unless ``drop_empty: false``); a PDF that cannot be found or
     opened is quarantined as ``missing_pdf``.
@@ -96,7 +90,6 @@ class PdfVlmOcr(Transform):
         self._fitz = pymupdf
         self._template = load_template(p.template, required=(), key=f"{self.name} template")
         self._backend = make_backend(p.backend)
-        self._images = p.backend.engine in ("http", "vllm")
 
     def versions(self) -> dict[str, str]:
         """The model and template, for manifests."""
@@ -195,8 +188,7 @@ class PdfVlmOcr(Transform):
                 values = {"page": page, "title": batch.column("title")[i].as_py() if "title" in batch.column_names else None,
                           "id": ids[i], "url": batch.column("url")[i].as_py() if "url" in batch.column_names else None}
                 instruction = "\n".join(m.content for m in self._template.render(values))
-                prompt = image_message(img, instruction) if self._images else text_only_prompt(instruction)
-                jobs.append((i, page, prompt))
+                jobs.append((i, page, page_prompt(img, instruction)))
         recognised: dict[tuple[int, int], str] = {}
         if jobs:
             params = p.sampling.model_copy(update={"n": 1})
@@ -223,6 +215,7 @@ class PdfVlmOcr(Transform):
         out = with_columns(batch, {
             "text": pa.array(new_texts, pa.string()),
             "vlm_ocr_pages": pa.array(done, pa.list_(pa.int32())),
+            "vlm_ocr_model": pa.array([self._backend.model_id if d else None for d in done], pa.string()),
             "vlm_ocr_errors": pa.array(errors, pa.list_(pa.string())),
         })
         if "needs_ocr" in out.column_names and n:

@@ -163,3 +163,57 @@ def test_concurrency_limit_is_respected() -> None:
         b.close()
     finally:
         s.stop()
+
+
+def test_submit_is_a_sliding_window_shared_across_batches() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    events: list[tuple[str, str]] = []
+    state = {"now": 0, "peak": 0}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict[str, Any]) -> Any:
+        text = body["messages"][-1]["content"]
+        events.append(("start", text))
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        await asyncio.sleep(0.3 if text == "a0" else 0.02)  # one straggler in the first batch
+        state["now"] -= 1
+        events.append(("end", text))
+        return {"choices": [{"index": 0, "message": {"content": text}, "finish_reason": "stop"}]}
+
+    s = ServerThread(app)
+    try:
+        b = backend(s.url, concurrency=4)
+        first = b.submit([f"a{i}" for i in range(4)], SamplingParams())
+        second = b.submit([f"b{i}" for i in range(8)], SamplingParams())
+        assert [c[0].text for c in first.result()] == [f"a{i}" for i in range(4)]
+        assert [c[0].text for c in second.result()] == [f"b{i}" for i in range(8)]
+        # the second batch started while the first batch's straggler was still running: no barrier between batches
+        assert events.index(("start", "b0")) < events.index(("end", "a0"))
+        assert state["peak"] == 4 and b.stats["in_flight_max"] == 4  # one window for both batches
+        b.close()
+    finally:
+        s.stop()
+
+
+def test_images_travel_to_a_served_vision_language_model(tmp_path_factory: pytest.TempPathFactory) -> None:
+    pymupdf = pytest.importorskip("pymupdf")
+    from dataforge.inference.base import ImagePart, TextPart
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=200, height=120)
+    page.insert_text((10, 60), "scanned", fontsize=16)
+    png = page.get_pixmap(dpi=72).tobytes("png")
+    s = ServerThread(make_app(str(tiny(tmp_path_factory, "vl")), served_name="tiny-vl"))
+    try:
+        b = make_backend(HttpConfig(base_url=s.url, model="tiny-vl", max_retries=0))
+        params = SamplingParams(max_tokens=4, temperature=1.0, seed=1)
+        with_image = [ChatMessage(role="user", content=[ImagePart(image=png), TextPart(text="Read.")])]
+        out = b.generate([with_image, [ChatMessage(role="user", content="Read.")]], params)
+        assert out[0][0].error is None and out[1][0].error is None
+        assert out[0][0].n_prompt_tokens > out[1][0].n_prompt_tokens + 3  # the image became patch tokens on the server
+        b.close()
+    finally:
+        s.stop()

@@ -66,3 +66,25 @@ def test_vllm_missing_is_a_clear_import_error(tmp_path: Path) -> None:
 
     with pytest.raises(ImportError, match="dataforge\\[gpu\\]"):
         make_backend(VllmConfig(model=str(_model_dir(tmp_path))))
+
+
+def test_images_take_ray_data_llm_multimodal_path(tmp_path: Path) -> None:
+    from dataforge.inference.base import ChatMessage, ImagePart, TextPart
+    from dataforge.inference.vllm_backend import multimodal_messages
+
+    cfg = VllmConfig(model=str(_model_dir(tmp_path)), engine_kwargs={"max_model_len": 4096})
+    pc = processor_config(cfg, multimodal=True)
+    assert pc.prepare_multimodal_stage["enabled"] is True and pc.chat_template_stage is True
+    assert pc.engine_kwargs["limit_mm_per_prompt"] == {"image": 8} and pc.engine_kwargs["max_model_len"] == 4096
+    assert processor_config(cfg).prepare_multimodal_stage is False  # text prompts stay rendered by us
+    png = b"\x89PNG\r\n\x1a\n0000"
+    msgs = multimodal_messages([ChatMessage(role="system", content="Be exact."),
+                                ChatMessage(role="user", content=[ImagePart(image=png), TextPart(text="Read.")])])
+    assert msgs[0] == {"role": "system", "content": [{"type": "text", "text": "Be exact."}]}
+    assert msgs[1]["content"][0]["type"] == "image_url"
+    assert msgs[1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    # Ray's own stage config accepts what we pass (validated without vLLM)
+    from ray.llm._internal.batch.stages.configs import PrepareMultimodalStageConfig, resolve_stage_config
+
+    resolved = resolve_stage_config(pc.prepare_multimodal_stage, PrepareMultimodalStageConfig, {})
+    assert resolved.enabled and resolved.chat_template_content_format == "string"

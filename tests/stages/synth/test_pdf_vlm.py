@@ -56,24 +56,26 @@ def _vlm(prompt) -> str:  # noqa: ANN001
 
 
 class ImageFake(FakeBackend):
-    """Checks that prompts carry a PNG page image as an OpenAI image_url data URI."""
+    """Checks that prompts carry a PNG page image part before the instruction, and as an OpenAI image_url data URI."""
 
     def generate(self, prompts, params, keys=None):  # noqa: ANN001, ANN201
+        from dataforge.inference.base import ImagePart, TextPart, as_messages
+
         self.images = []
         for msgs in prompts:
-            parts = msgs[0]["content"]
-            uri = parts[0]["image_url"]["url"]
+            image, text = msgs[0].content
+            assert isinstance(image, ImagePart) and isinstance(text, TextPart)
+            uri = as_messages(msgs)[0]["content"][0]["image_url"]["url"]
             assert uri.startswith("data:image/png;base64,")
             png = base64.b64decode(uri.split(",", 1)[1])
-            assert png[:8] == b"\x89PNG\r\n\x1a\n"
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == image.to_bytes()
             self.images.append(png)
-        return super().generate([m[0]["content"][1]["text"] for m in prompts], params, keys)
+        return super().generate([m[0].content[1].text for m in prompts], params, keys)
 
 
-def _with(stage, backend, images: bool):  # noqa: ANN001, ANN201
+def _with(stage, backend):  # noqa: ANN001, ANN201
     stage.ensure_setup()
     stage._backend = backend  # noqa: SLF001
-    stage._images = images  # noqa: SLF001
     return stage
 
 
@@ -85,7 +87,7 @@ def test_extract_flags_the_scanned_pages() -> None:
 
 def test_page_mode_images_reach_the_model_and_text_is_filled_in() -> None:
     fake = ImageFake(_vlm)
-    stage = _with(PdfVlmOcr(backend=ECHO, dpi=72), fake, images=True)
+    stage = _with(PdfVlmOcr(backend=ECHO, dpi=72), fake)
     res = stage(_extracted("page"))
     kept = res.kept
     assert kept.column("text").to_pylist()[1:] == ["Recognised text of page 2.", "Recognised text of page 3."]
@@ -93,6 +95,7 @@ def test_page_mode_images_reach_the_model_and_text_is_filled_in() -> None:
     assert kept.column("vlm_ocr_pages").to_pylist() == [[], [2], [3]]
     assert kept.column("needs_ocr").to_pylist() == [False, False, False]
     assert kept.column("keep").to_pylist() == [7, 7, 7]
+    assert kept.column("vlm_ocr_model").to_pylist() == [None, "fake-model", "fake-model"]
     assert len(fake.images) == 2 and fake.keys == ["scan.pdf#p2#p2", "scan.pdf#p3#p3"]
     assert fake.params[0].temperature == 0.0
 
@@ -100,7 +103,7 @@ def test_page_mode_images_reach_the_model_and_text_is_filled_in() -> None:
 def test_document_mode_appends_recognised_pages_and_reads_the_file_from_metadata(tmp_path: Path) -> None:
     t = _extracted("document", with_path=tmp_path / "scan.pdf")
     assert "pdf" not in t.column_names  # pdf_extract_v1 drops the bytes; the stage reopens metadata.path
-    stage = _with(PdfVlmOcr(backend=ECHO), FakeBackend(_vlm), images=False)
+    stage = _with(PdfVlmOcr(backend=ECHO), FakeBackend(_vlm))
     kept = stage(t).kept
     text = kept.column("text").to_pylist()[0]
     assert text.startswith("The first page") and text.endswith(
@@ -113,14 +116,14 @@ def test_failures_are_recorded_dropped_or_quarantined() -> None:
         if "page 2 of" in text:
             return Completion.failed("no response within timeout_s=1", "timeout")
         return "   "
-    stage = _with(PdfVlmOcr(backend=ECHO), FakeBackend(reply), images=False)
+    stage = _with(PdfVlmOcr(backend=ECHO), FakeBackend(reply))
     res = stage(_extracted("page"))
     assert res.kept.column("id").to_pylist() == ["scan.pdf#p1"]
     assert res.dropped.column("reason").to_pylist() == ["ocr_failed", "ocr_failed"]
     details = res.dropped.column("detail").to_pylist()
     assert "timeout" in details[0] and "empty response" in details[1]
     lost = _extracted("page", keep_bytes=False)
-    res = _with(PdfVlmOcr(backend=ECHO), FakeBackend(_vlm), images=False)(lost)
+    res = _with(PdfVlmOcr(backend=ECHO), FakeBackend(_vlm))(lost)
     assert res.quarantined.column("reason").to_pylist() == ["missing_pdf", "missing_pdf"]
     assert "metadata.path" in res.quarantined.column("detail").to_pylist()[0]
     assert res.kept.column("id").to_pylist() == ["scan.pdf#p1"]
@@ -142,14 +145,50 @@ def test_real_http_backend_sends_page_images(tmp_path: Path) -> None:
     assert server.requests[0]["model"] == "qwen2.5-vl" and server.requests[0]["temperature"] == 0.0
 
 
-def test_real_transformers_backend_runs_the_bookkeeping(tiny_causal_lm: Path, tmp_path: Path) -> None:
+def test_text_only_model_fails_pages_with_a_clear_reason(tiny_causal_lm: Path, tmp_path: Path) -> None:
     stage = PdfVlmOcr(backend={"engine": "transformers", "model": str(tiny_causal_lm), "device": "cpu"},
                       sampling={"max_tokens": 6, "temperature": 0.0})
     res = stage(_extracted("page", with_path=tmp_path / "scan.pdf"))
-    n = res.kept.num_rows + res.count(res.dropped)
-    assert n == 3 and res.count(res.quarantined) == 0
-    for row in res.kept.to_pylist()[1:]:  # noise from a random model, but recorded as recognised text
-        assert row["vlm_ocr_pages"] == [row["page"]] and row["text"]
+    assert res.kept.column("id").to_pylist() == ["scan.pdf#p1"] and res.count(res.quarantined) == 0
+    assert res.dropped.column("reason").to_pylist() == ["ocr_failed", "ocr_failed"]
+    assert all("has no vision tower" in d for d in res.dropped.column("detail").to_pylist())
+
+
+@pytest.fixture(scope="module")
+def tiny_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2.5-VL (vision tower + decoder, real Qwen vocabulary), built offline."""
+    pytest.importorskip("torch")
+    pytest.importorskip("PIL", reason="Pillow is needed by Qwen2-VL's image processor (pip install pillow)")
+    from dataforge.inference.tiny import build_tiny_vl_model
+
+    return build_tiny_vl_model(tmp_path_factory.mktemp("tiny-vl"), seed=0)
+
+
+def test_real_vision_language_model_reads_the_rendered_pages(tiny_vl: Path, tmp_path: Path) -> None:
+    from dataforge.inference.tiny import TINY_VL_MAX_PIXELS
+
+    stage = PdfVlmOcr(backend={"engine": "transformers", "model": str(tiny_vl), "device": "cpu"},
+                      sampling={"max_tokens": 8, "temperature": 1.0, "seed": 3}, dpi=72)
+    t = _extracted("page", with_path=tmp_path / "scan.pdf")
+    res = stage(t)
+    stats = stage._backend.stats  # noqa: SLF001
+    assert stats["prompts"] == 2 and stats["images"] == 2  # pages 2 and 3, each one image
+    # every page image became merged-patch tokens in the prompt, within the tiny processor's pixel budget
+    assert 2 * 4 <= stats["image_tokens"] <= 2 * TINY_VL_MAX_PIXELS // (28 * 28)
+    # a random model writes noise: each scanned page is either recognised (noise recorded as its text, with the
+    # model) or dropped as ocr_failed with the reason; nothing is lost or quarantined
+    assert res.kept.num_rows + res.count(res.dropped) == 3 and res.count(res.quarantined) == 0
+    rows = {r["id"]: r for r in res.kept.to_pylist()}
+    assert rows["scan.pdf#p1"]["vlm_ocr_pages"] == [] and rows["scan.pdf#p1"]["vlm_ocr_model"] is None
+    for rid, row in rows.items():
+        if rid != "scan.pdf#p1":
+            assert row["vlm_ocr_pages"] == [row["page"]] and row["text"].strip()
+            assert row["vlm_ocr_model"] == str(tiny_vl) and row["needs_ocr"] is False
+    for detail in (res.dropped.column("detail").to_pylist() if res.dropped is not None else []):
+        assert "empty response" in detail
+    again = PdfVlmOcr(backend={"engine": "transformers", "model": str(tiny_vl), "device": "cpu"},
+                      sampling={"max_tokens": 8, "temperature": 1.0, "seed": 3}, dpi=72)(t)
+    assert again.kept.column("text").to_pylist() == res.kept.column("text").to_pylist()  # seeded by (seed, id)
 
 
 # -- llm_repair_v1 -----------------------------------------------------------------------------------------
