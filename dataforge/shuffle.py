@@ -110,15 +110,18 @@ class DatasetContext:
         """The stage's folder in the run directory."""
         return self.stage_plan.folder
 
-    def map_shards(self, name: str | list[str], method: str, **kwargs: Any) -> list[dict[str, Any]]:
+    def map_shards(self, name: str | list[str], method: str, inputs: list[str] | None = None,
+                   **kwargs: Any) -> list[dict[str, Any]]:
         """For every shard: ``stage.<method>(unit_index, batches, **kwargs)`` -> table with ``_part`` written to
-        ``name`` (or, with a list of names, a dict name -> table)."""
+        ``name`` (or, with a list of names, a dict name -> table). With ``inputs`` (unit-routed datasets, see
+        :func:`route_to_units_by_column`) the method also gets ``tables={input: this shard's rows or None}``."""
         from dataforge.executor import Scheduling
         from dataforge.runner import _Job
 
         for n in [name] if isinstance(name, str) else name:
             reset_dir(self.folder / n)
-        items = [{"unit": u.index, "name": name, "method": method, "kwargs": kwargs} for u in self.plan.units]
+        items = [{"unit": u.index, "name": name, "method": method, "kwargs": kwargs, "inputs": inputs or []}
+                 for u in self.plan.units]
         return self._run(f"{self.stage_plan.name}: {name if isinstance(name, str) else '+'.join(name)}", _Job(self.plan, "ctx_shard", self.index), items,
                          Scheduling(cpus=self.stage_plan.sched.cpus, workers=self.stage_plan.sched.workers, light=True))
 
@@ -153,8 +156,12 @@ def shard_task(plan: "Plan", index: int, item: dict[str, Any]) -> dict[str, Any]
     stage = ps.stage
     stage.ensure_setup()  # type: ignore[union-attr]
     unit = plan.units[item["unit"]]
-    batches: Iterator[pa.Table] = rebatch(read_part(plan.stages[index - 1], unit, ps.batch_size), ps.batch_size)
-    out = getattr(stage, item["method"])(unit.index, batches, **item["kwargs"])
+    batches: Iterator[pa.Table] = rebatch(read_part(plan.source_of(index, unit), unit, ps.batch_size), ps.batch_size)
+    kwargs = dict(item["kwargs"])
+    if item.get("inputs"):
+        kwargs["tables"] = {n: rows_for_unit(ps.folder / n, unit.index, stage.partitions)  # type: ignore[union-attr]
+                            for n in item["inputs"]}
+    out = getattr(stage, item["method"])(unit.index, batches, **kwargs)
     info: dict[str, Any] = {}
     if isinstance(out, tuple):  # (output, info) like partition methods
         out, info = out
@@ -226,8 +233,11 @@ class InMemoryContext:
         parts = [t for t in parts if t.num_rows]
         return pa.concat_tables(parts, promote_options="permissive") if parts else None
 
-    def map_shards(self, name: str | list[str], method: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """Run the shard method on the one batch."""
+    def map_shards(self, name: str | list[str], method: str, inputs: list[str] | None = None,
+                   **kwargs: Any) -> list[dict[str, Any]]:
+        """Run the shard method on the one batch (with ``tables`` of the unit-routed ``inputs``, if any)."""
+        if inputs:
+            kwargs["tables"] = {n: self.rows_for_unit(n) for n in inputs}
         for n in [name] if isinstance(name, str) else name:
             self.data.pop(n, None)
         out = getattr(self.stage, method)(0, iter([self.batch]), **kwargs)

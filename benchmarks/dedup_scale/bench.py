@@ -3,9 +3,11 @@
 The corpus is built from real prose (the sample corpus: documentation installed on this
 machine), cut into ~2 KB documents with a per-document random word order so documents are
 distinct, and with 20% near-duplicates (a copy with ~1% of words replaced). Each size runs
-`dataforge run` as its own process on embedded Ray; peak memory is the whole process tree.
+`dataforge run` as its own process on embedded Ray; peak memory is the whole process tree, CPU
+seconds are summed over the whole process tree (robust to a shared machine, unlike wall time).
+Per-round figures of minhash_dedup_v1 come from the stage's ``rounds.json``.
 
-    python benchmarks/dedup_scale/bench.py --sizes 100000 250000 1000000
+    python benchmarks/dedup_scale/bench.py --sizes 100000 1000000 --verify exact signature
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.memwatch import run_measured  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".bench" / "dedup_scale"
@@ -72,38 +76,112 @@ def make_corpus(n: int) -> Path:
     return path
 
 
+def run_tree(cmd: list[str], interval: float = 0.2) -> dict[str, float | int | str]:
+    """Run cmd; wall seconds, peak RSS (MiB) and CPU seconds of its whole process tree, exit code and output tail."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak, cpu = 0, {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            total = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        total += p.memory_info().rss
+                        t = p.cpu_times()
+                        cpu[(p.pid, p.create_time())] = t.user + t.system
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            peak = max(peak, total)
+            stop.wait(interval)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, _ = proc.communicate()
+    stop.set()
+    th.join()
+    return {"wall": time.perf_counter() - t0, "peak_mib": peak / 2**20, "cpu": sum(cpu.values()),
+            "rc": proc.returncode, "out": out.decode(errors="replace")[-3000:]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 1_000_000])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--verify", nargs="+", default=["exact"], choices=["exact", "signature", "none"],
+                    help="minhash_dedup_v1 verification modes to run at every size")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, rounds = [], {}
     for n in args.sizes:
         corpus = make_corpus(n)
-        pipeline = WORK / f"fuzzy-{n}.yaml"
-        pipeline.write_text(textwrap.dedent(f"""
-            name: fuzzy-{n}
-            input: {{format: jsonl, paths: ["{corpus}"], id_field: id, split_bytes: 67108864}}
-            output: {{path: "{WORK / f'out-{n}'}"}}
-            stages:
-              - stage: minhash_v1
-              - stage: minhash_dedup_v1
-                params: {{threshold: 0.8}}
-        """))
-        run_dir = WORK / f"run-{n}"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        m = run_measured([sys.executable, "-m", "dataforge", "run", str(pipeline), "--run-dir", str(run_dir),
+        for verify in args.verify:
+            tag = f"{n}-{verify}"
+            pipeline = WORK / f"fuzzy-{tag}.yaml"
+            pipeline.write_text(textwrap.dedent(f"""
+                name: fuzzy-{tag}
+                input: {{format: jsonl, paths: ["{corpus}"], id_field: id, split_bytes: 67108864}}
+                output: {{path: "{WORK / f'out-{tag}'}"}}
+                stages:
+                  - stage: minhash_v1
+                  - stage: minhash_dedup_v1
+                    params: {{threshold: 0.8, verify: {verify}}}
+            """))
+            run_dir = WORK / f"run-{tag}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(WORK / f"out-{tag}", ignore_errors=True)
+            m = run_tree([sys.executable, "-m", "dataforge", "run", str(pipeline), "--run-dir", str(run_dir),
                           "--quiet", "--num-cpus", str(args.workers)])
-        assert m.returncode == 0, m.output[-3000:]
-        s = json.loads((run_dir / "summary.json").read_text())
-        stage_s = {st["stage"]: st["seconds"] for st in s["stages"]}
-        rows.append({"docs": n, "mb": round(corpus.stat().st_size / 1e6), "wall_s": round(m.seconds, 1),
-                     "in_run_s": s["wall_seconds"], "peak_mib": round(m.peak_mib),
-                     "removed": s["dropped"].get("minhash_dedup_v1.near_duplicate", 0),
-                     "signature_cpu_s": stage_s.get("minhash_v1"), "shards": s["shards"]})
-        print(json.dumps(rows[-1]), flush=True)
-    (WORK / "results.json").write_text(json.dumps(rows, indent=2))
+            assert m["rc"] == 0, m["out"]
+            s = json.loads((run_dir / "summary.json").read_text())
+            stage_s = {st["stage"]: st["seconds"] for st in s["stages"]}
+            rj = next(iter(sorted((run_dir / "stages").glob("*-minhash_dedup_v1/rounds.json"))), None)
+            r = json.loads(rj.read_text()) if rj else {"rounds": [], "partitions": None}
+            rounds[tag] = r
+            cc = [x for x in r["rounds"] if x["method"].endswith("_star")]
+            rows.append({"docs": n, "verify": verify, "mb": round(corpus.stat().st_size / 1e6), "shards": s["shards"],
+                         "partitions": r["partitions"], "wall_s": round(m["wall"], 1), "in_run_s": s["wall_seconds"],
+                         "tree_cpu_s": round(m["cpu"], 1), "peak_mib": round(m["peak_mib"]),
+                         "removed": s["dropped"].get("minhash_dedup_v1.near_duplicate", 0),
+                         "read_s": stage_s.get("read"), "signature_s": stage_s.get("minhash_v1"),
+                         "dedup_s": stage_s.get("minhash_dedup_v1"), "cc_rounds": len(cc),
+                         "round_wall": {x["method"].replace("partition_", "").replace("shard_", "s:") + (
+                             f"@{x['output']}" if x["method"].endswith("_star") else ""): x["wall_s"] for x in r["rounds"]},
+                         "round_cpu": {x["method"].replace("partition_", "").replace("shard_", "s:") + (
+                             f"@{x['output']}" if x["method"].endswith("_star") else ""): x["task_cpu_s"] for x in r["rounds"]}})
+            print(json.dumps(rows[-1]), flush=True)
+    (WORK / "results.json").write_text(json.dumps({"rows": rows, "rounds": rounds}, indent=2))
+    lines = [
+        "| docs | verify | MB | shards | partitions | wall s | in run s | tree CPU s | CPU s / 100k docs | peak MiB "
+        "| read s | signatures s | dedup s | CC rounds | removed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['docs']:,} | {r['verify']} | {r['mb']} | {r['shards']} | {r['partitions']} | {r['wall_s']} | "
+                     f"{r['in_run_s']} | {r['tree_cpu_s']} | {r['tree_cpu_s'] / r['docs'] * 1e5:.1f} | {r['peak_mib']} | "
+                     f"{r['read_s']} | {r['signature_s']} | {r['dedup_s']} | {r['cc_rounds']} | {r['removed']:,} |")
+    lines += ["", "minhash_dedup_v1 rounds (wall s / summed task CPU s, inputs read before the CPU clock starts):", ""]
+    for r in rows:
+        lines.append(f"- {r['docs']:,} {r['verify']}: " + ", ".join(f"{k} {v}/{r['round_cpu'][k]}" for k, v in r["round_wall"].items()))
+    print("\n" + "\n".join(lines))
+    cmd = "python benchmarks/dedup_scale/bench.py " + " ".join(sys.argv[1:])
+    results = Path(__file__).parent / "RESULTS.md"
+    old = results.read_text() if results.exists() else ""
+    notes = old[old.index("\n## Notes"):] if "\n## Notes" in old else ""  # hand-written notes survive reruns
+    results.write_text(
+        "# Fuzzy dedup at scale\n\nReproduce: `" + cmd + "` (writes this file; corpora and runs under .bench/dedup_scale)."
+        "\n\nminhash_v1 -> minhash_dedup_v1 (threshold 0.8) through `dataforge run` on embedded Ray. Wall and in-run "
+        "seconds depend on what else the machine runs; tree CPU seconds (all processes of the run, Ray workers included) "
+        "are the figure to compare across sizes.\n\n" + "\n".join(lines) + "\n" + notes)
 
 
 if __name__ == "__main__":
