@@ -105,6 +105,9 @@ class RayExecutor:
             if address:
                 kwargs["address"] = address
             else:
+                # "local" always starts a fresh embedded Ray: never join a cluster some other process
+                # left registered in /tmp/ray (ray.init() without an address would try to)
+                kwargs["address"] = "local"
                 kwargs["include_dashboard"] = False
                 if num_cpus:
                     kwargs["num_cpus"] = num_cpus
