@@ -16,7 +16,7 @@ the sorted file list. Bad files never stop a run: zero-byte files (``empty_file`
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -77,7 +77,7 @@ class HtmlReader(Reader):
         limit = self.spec.max_text_bytes
         try:
             with open_input(path) as fh:
-                data = fh.read(limit + 1)
+                data = read_bounded(fh, limit + 1)
         except (OSError, EOFError, ValueError) as exc:
             return None, (relpath, "unreadable_file",
                           f"{path} could not be read ({type(exc).__name__}: {exc}); check the file (a damaged .gz?) "
@@ -138,6 +138,19 @@ class HtmlReader(Reader):
                                            [b[2] for b in bad], [b[3] for b in bad])
             quarantined = quarantined.set_column(1, "source", pa.array([b[0] for b in bad], pa.string()))
         return ReadBatch(docs, quarantined)
+
+
+def read_bounded(fh: Any, limit: int, block: int = 1 << 20) -> bytes:
+    """Read a stream to its end or to ``limit`` bytes, in blocks (one ``read(limit)`` would allocate ``limit`` per file)."""
+    chunks: list[bytes] = []
+    have = 0
+    while have < limit:
+        chunk = fh.read(min(block, limit - have))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        have += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _lookup(urls: dict[str, str], relpath: str) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Any, Iterator, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
@@ -113,8 +115,9 @@ class HtmlExtract(Transform):
         else:
             from dataforge.stages.extract.isolated import IsolatedRunner
 
-            self._runner = IsolatedRunner(target, self._config(), timeout_s=p.timeout_s)
-            self._runner.start()
+            # The config travels as a plain dict, so the child imports nothing but its extractor.
+            self._runner = IsolatedRunner(target, dataclasses.asdict(self._config()), timeout_s=p.timeout_s)
+            self._runner.start()  # a missing dependency fails the run here, naming the fix
 
     def versions(self) -> dict[str, str]:
         """Versions of the extraction libraries."""
@@ -124,7 +127,11 @@ class HtmlExtract(Transform):
 
     # -- the batch ---------------------------------------------------------------------------------
     def transform(self, batch: pa.Table) -> pa.Table | BatchResult:
-        """Extract every row's page; keep, drop or quarantine each row."""
+        """Extract every row's page; keep, drop or quarantine each row.
+
+        The pages go to the extractor as zero-copy views of the Arrow buffers (to the isolated
+        child as one streamed batch).
+        """
         p: HtmlExtractParams = self.params  # type: ignore[assignment]
         n = batch.num_rows
         if p.html_field not in batch.column_names:
@@ -132,13 +139,26 @@ class HtmlExtract(Transform):
         if n == 0:
             return self._finish(batch, None, [], [], [], [], [], pa.array([], pa.string()))
         html = _as_binary(batch.column(p.html_field))
-        langs = html_lang(html)
         sizes = pc.binary_length(html)
         pre = pc.if_else(pc.is_null(sizes), "missing_html", pc.if_else(
             pc.equal(sizes, 0), "empty_html", pc.if_else(
                 pc.greater(sizes, p.max_html_bytes), "html_too_large", pa.scalar(None, pa.string()))))
         reasons: list[str | None] = pre.to_pylist()
         details: list[str | None] = [None] * n
+        todo: list[int] = []
+        pages: list[memoryview] = []
+        for i, page in enumerate(page_views(html)):
+            if reasons[i] is not None:
+                continue
+            assert page is not None
+            what = sniff_binary(page)
+            if what is not None:
+                reasons[i] = "not_html"
+                details[i] = f"the payload is {what}, not an HTML page; filter it out by content type upstream"
+                continue
+            todo.append(i)
+            pages.append(page)
+        langs = html_lang(html)
         for i, reason in enumerate(reasons):
             if reason == "missing_html":
                 details[i] = f"column {p.html_field!r} is null for this row; the reader found no page body"
@@ -147,19 +167,6 @@ class HtmlExtract(Transform):
             elif reason == "html_too_large":
                 details[i] = (f"the page has {sizes[i].as_py()} bytes, over max_html_bytes={p.max_html_bytes}; "
                               f"raise {self.name} params.max_html_bytes to extract it")
-        todo: list[int] = []
-        pages: list[bytes] = []
-        for i in range(n):
-            if reasons[i] is not None:
-                continue
-            page = html[i].as_py()
-            what = sniff_binary(page)
-            if what is not None:
-                reasons[i] = "not_html"
-                details[i] = f"the payload is {what}, not an HTML page; filter it out by content type upstream"
-                continue
-            todo.append(i)
-            pages.append(page)
         texts: list[str | None] = [None] * n
         titles: list[str | None] = [None] * n
         dates: list[str | None] = [None] * n
@@ -183,20 +190,20 @@ class HtmlExtract(Transform):
                 details[i] = f"{p.extractor} raised {outcome.message}"
         return self._finish(batch, html, reasons, details, texts, titles, dates, langs)
 
-    def _extract(self, pages: list[bytes]) -> list[Any]:
-        """Outcomes for the pages, in order."""
+    def _extract(self, pages: list[memoryview]) -> Iterator[Any]:
+        """Outcomes for the pages, in order (from the child: one streamed batch)."""
         if not pages:
-            return []
+            return iter(())
         if self._runner is not None:
-            return list(self._runner.map(pages))
+            return self._runner.map(pages)
         from dataforge.stages.extract.isolated import call
 
-        return [call(self._fn, page) for page in pages]
+        return (call(self._fn, bytes(page)) for page in pages)
 
     # -- output tables -----------------------------------------------------------------------------
     def _finish(
-        self, batch: pa.Table, html: pa.Array | None, reasons: list[str | None], details: list[str | None],
-        texts: list[str | None], titles: list[str | None], dates: list[str | None], langs: pa.Array,
+        self, batch: pa.Table, html: pa.ChunkedArray | None, reasons: list[str | None], details: list[str | None],
+        texts: list[str | None], titles: list[str | None], dates: list[str | None], langs: pa.Array | pa.ChunkedArray,
     ) -> BatchResult:
         """Split the batch by outcome: kept rows get the output columns, the rest carry their reason."""
         n = batch.num_rows
@@ -255,19 +262,34 @@ class HtmlExtract(Transform):
         return table.drop_columns([p.html_field])
 
 
-def _as_binary(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """The page column as one binary array (strings are taken as their UTF-8 bytes)."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_binary(arr.type):
-        return arr
-    if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), pa.binary())
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type):
-        return pc.cast(arr, pa.binary())
-    raise TypeError(f"the HTML column has type {arr.type}; it must hold bytes or strings")
+def _as_binary(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """The page column as binary chunks, without copying binary data (strings are taken as their UTF-8 bytes)."""
+    chunked = col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
+    typ = chunked.type
+    if pa.types.is_binary(typ):
+        return chunked
+    if pa.types.is_null(typ):
+        return pa.chunked_array([pa.nulls(len(chunked), pa.binary())], pa.binary())
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_large_binary(typ):
+        return pc.cast(chunked, pa.binary())
+    raise TypeError(f"the HTML column has type {typ}; it must hold bytes or strings")
 
 
-def html_lang(html: pa.Array) -> pa.Array:
+def page_views(html: pa.ChunkedArray) -> Iterator[memoryview | None]:
+    """Each row's page as a zero-copy view of the Arrow data buffer (None for a null row); ``html`` is binary."""
+    for chunk in html.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        validity, offsets_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=chunk.offset * 4).tolist()
+        data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+        valid = chunk.is_valid().to_pylist() if validity is not None else None
+        for j in range(n):
+            yield data[offsets[j]:offsets[j + 1]] if valid is None or valid[j] else None
+
+
+def html_lang(html: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The language a page declares (``<html lang>``, ``xml:lang`` or content-language meta), lowercase; vectorised."""
     if len(html) == 0:
         return pa.array([], pa.string())
@@ -278,9 +300,9 @@ def html_lang(html: pa.Array) -> pa.Array:
     return pc.replace_substring(pc.utf8_lower(lang), "_", "-")
 
 
-def sniff_binary(page: bytes) -> str | None:
+def sniff_binary(page: bytes | memoryview) -> str | None:
     """Say what a payload is when it is clearly not HTML (an image, a PDF, binary data); None otherwise."""
-    head = page[:SNIFF_BYTES]
+    head = bytes(page[:SNIFF_BYTES])
     for magic, what in BINARY_MAGIC:
         if head.startswith(magic):
             return what

@@ -9,10 +9,11 @@ through uchardet and the page's ``<meta charset>``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 #: text, title, date (ISO ``YYYY-MM-DD``); any may be None.
 Extracted = Tuple[Optional[str], Optional[str], Optional[str]]
@@ -33,8 +34,10 @@ class ExtractorConfig:
     max_html_bytes: int = 10 * 1024 * 1024
 
 
-def make_extractor(config: ExtractorConfig) -> Callable[[bytes], Extracted]:
-    """Build the per-page function for ``config.extractor``."""
+def make_extractor(config: ExtractorConfig | dict[str, Any]) -> Callable[[bytes], Extracted]:
+    """Build the per-page function for ``config.extractor`` (a dict of the same fields works too)."""
+    if isinstance(config, dict):
+        config = ExtractorConfig(**config)
     if config.extractor == "trafilatura":
         return _trafilatura(config)
     if config.extractor == "resiliparse":
@@ -128,18 +131,24 @@ def _resiliparse(config: ExtractorConfig) -> Callable[[bytes], Extracted]:
     return run
 
 
-def versions(extractor: str) -> dict[str, str]:
-    """Versions of the libraries an extractor's output depends on."""
+@functools.lru_cache(maxsize=None)
+def _versions(extractor: str) -> tuple[tuple[str, str], ...]:
+    """Installed versions of an extractor's libraries, looked up once per process (manifests ask per shard)."""
     from importlib.metadata import PackageNotFoundError, version
 
     names = ["trafilatura", "htmldate", "lxml"] if extractor == "trafilatura" else ["resiliparse"]
-    out = {}
+    out = []
     for n in names:
         try:
-            out[n] = version(n)
+            out.append((n, version(n)))
         except PackageNotFoundError:
             pass
-    return out
+    return tuple(out)
+
+
+def versions(extractor: str) -> dict[str, str]:
+    """Versions of the libraries an extractor's output depends on."""
+    return dict(_versions(extractor))
 
 
 __all__ = ["ExtractorConfig", "Extracted", "gunzip_bounded", "make_extractor", "versions"]

@@ -87,3 +87,14 @@ def test_grouping_and_limits(tmp_path: Path) -> None:
     assert docs.num_rows == 5  # 26 + 100 * i bytes: i <= 4 fit
     assert q.column("reason").to_pylist() == ["html_too_large"] * 5
     assert "input.max_text_bytes=500" in q.column("detail")[0].as_py()
+
+
+def test_read_bounded_reads_in_blocks_up_to_the_limit() -> None:
+    import io
+
+    from dataforge.readers.html import read_bounded
+
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    assert read_bounded(io.BytesIO(data), 20_000, block=1000) == data
+    assert read_bounded(io.BytesIO(data), 5001, block=1000) == data[:5001]
+    assert read_bounded(io.BytesIO(b""), 10) == b""

@@ -173,3 +173,25 @@ def test_declared_language_and_binary_sniffing() -> None:
     assert sniff_binary("<html>\u00e9t\u00e9</html>".encode("utf-16")) is None
     assert sniff_binary(b"<html>\x1b$B ISO-2022-JP text \x1b(B</html>") is None
     assert sniff_binary(bytes(range(32)) * 10).startswith("binary data")
+
+
+def test_page_views_read_chunked_sliced_and_null_rows_without_copies() -> None:
+    from dataforge.stages.extract.html import page_views
+
+    first = pa.array([b"<html>a</html>", None, b""], pa.binary())
+    second = pa.array([b"skip", b"<p>b</p>", None, b"<p>c</p>"], pa.binary()).slice(1)
+    views = list(page_views(pa.chunked_array([first, second])))
+    assert [None if v is None else bytes(v) for v in views] == [b"<html>a</html>", None, b"", b"<p>b</p>", None,
+                                                                 b"<p>c</p>"]
+    assert all(v is None or isinstance(v, memoryview) for v in views)
+
+
+def test_multi_chunk_batch_extracts_like_a_single_chunk(trafilatura_stage) -> None:
+    pages = [boilerplate_page("One"), b"<html><body></body></html>", boilerplate_page("Two", lang="de")]
+    whole = batch(pages)
+    chunked = pa.concat_tables([whole.slice(0, 1), whole.slice(1, 2)])
+    assert chunked.column("html").num_chunks == 2
+    a, b = trafilatura_stage(whole), trafilatura_stage(chunked)
+    assert a.kept.to_pylist() == b.kept.to_pylist() and a.kept.column("id").to_pylist() == ["p0", "p2"]
+    assert b.kept.column("html_lang").to_pylist() == ["en", "de"]
+    assert reasons(b, "dropped") == {"p1": "no_main_content"}
