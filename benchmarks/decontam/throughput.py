@@ -4,20 +4,32 @@
    swapped, sentences rotated) until there are ``--items`` of them; built once, saved, then
    memory-mapped as a worker does. Reported: build time, array bytes, RSS of a fresh worker
    process after loading it and matching one batch.
-2. Matching: extracted html_eval pages and CCNet documents, repeated to ``--docs``, matched in
-   batches of 2,048 on one core (decontaminate_v1's apply path: match + drop).
-3. Regeneration: a run of the mixture-style pipeline (tokenize -> mix -> write_shards) with
-   ``--shards`` token shards, then ``dataforge decontaminate`` with one new benchmark (planted in
-   a few documents) against re-running the whole pipeline from scratch.
+2. Matching: extracted html_eval pages and CCNet documents, repeated to ``--docs`` (every 97th
+   with an index item appended, so ~1% are contaminated), matched in
+   batches of 2,048 on one core (decontaminate_v1's apply path: match + drop); the best of
+   ``--rounds`` rounds. With ``--baseline-ref REF`` the stages/decontam code of that git commit
+   (read with ``git show``, imported under another name, with its own index) is timed in the
+   same process, rounds interleaved with the current code's, and its contaminated documents are
+   checked to be the same: the ratio is what a shared machine can measure fairly.
+3. Regeneration: a run of the mixture-style pipeline (tokenize -> mix -> write_shards) of
+   ``--shards`` x ``--docs-per-shard`` documents sized into ~``--shards`` token shards (defaults:
+   20,000 documents, ~1,000 shards; every 997th document holds a HumanEval prompt), then
+   ``dataforge decontaminate`` with HumanEval as the new benchmark: its time against the time of
+   the whole pipeline run, and how many shards it rewrote. ``--shards 0`` skips this part.
 
-    python benchmarks/decontam/throughput.py --items 50000 --docs 20000 --shards 1000
+    python benchmarks/decontam/throughput.py --items 50000 --docs 20000 --shards 1000 --baseline-ref 4306b3c
+    python benchmarks/decontam/throughput.py --items 50000 --docs 2048 --shards 100 --docs-per-shard 5 --smoke  # a smoke run
+
+4306b3c is the commit before matching was vectorised (regex tokeniser, binary search of every n-gram).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 import json
+import os
 import random
 import re
 import shutil
@@ -38,6 +50,8 @@ from dataforge.stages.decontam.benchmarks import BenchmarkSpec  # noqa: E402
 from dataforge.stages.decontam.index import IndexConfig, NgramIndex  # noqa: E402
 from dataforge.stages.decontam.matching import match_texts  # noqa: E402
 
+SHARD_BYTES_PER_JSONL_BYTE = 1.0
+PLANT_EVERY = 97  # every 97th matched document gets an index item appended (the hit path is timed too)
 NAMES = ["Ava", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mateo", "Nia"]
 
 
@@ -56,6 +70,40 @@ def synth_items(n: int, out: Path) -> None:
             parts = t.split(". ")
             k = i % max(1, len(parts))
             fh.write(json.dumps({"text": ". ".join(parts[k:] + parts[:k]), "id": i}) + "\n")
+
+
+def baseline_package(ref: str, tmp: Path) -> str:
+    """Import stages/decontam as of git commit ``ref`` under the name ``decontam_<ref>``; returns that name."""
+    name = "decontam_" + re.sub(r"\W", "_", ref)
+    pkg = tmp / "baseline" / name
+    pkg.mkdir(parents=True, exist_ok=True)
+    files = subprocess.run(["git", "ls-tree", "--name-only", ref, "stages/decontam/"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for f in files:
+        if f.endswith(".py"):
+            src = subprocess.run(["git", "show", f"{ref}:{f}"], cwd=REPO, check=True, capture_output=True, text=True).stdout
+            (pkg / Path(f).name).write_text(src.replace("dataforge.stages.decontam.", name + "."))
+    sys.path.insert(0, str(pkg.parent))
+    return name
+
+
+def time_matching(impls: dict[str, tuple], docs: list[str], rounds: int
+                  ) -> tuple[dict[str, float], dict[str, float], dict[str, set[int]]]:
+    """Best-of-``rounds`` wall and CPU seconds to match ``docs`` in batches of 2,048 per implementation, rounds interleaved."""
+    wall = {k: float("inf") for k in impls}
+    cpu = {k: float("inf") for k in impls}
+    found: dict[str, set[int]] = {}
+    batches = [pa.array(docs[s:s + 2048], pa.large_string()) for s in range(0, len(docs), 2048)]
+    for _ in range(rounds):
+        for key, (match, index) in impls.items():
+            hit: set[int] = set()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for b, arr in enumerate(batches):
+                hit.update(b * 2048 + r for r in match(arr, index).docs)
+            wall[key] = min(wall[key], time.perf_counter() - t0)
+            cpu[key] = min(cpu[key], time.process_time() - c0)
+            found[key] = hit
+    return wall, cpu, found
 
 
 def worker_rss(index_dir: Path, docs_file: Path) -> float:
@@ -97,13 +145,15 @@ def regeneration(shards: int, docs_per_shard: int, tmp: Path) -> dict[str, float
     tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / "docs.jsonl"
     data.write_text("\n".join(rows) + "\n")
-    avg_bytes = data.stat().st_size / n_docs
+    # write_shards_v1 sizes shards by its own estimate (4 bytes per token plus row overhead), which
+    # comes to ~1.0x the JSONL bytes of this text: aim at `shards` partitions of `docs_per_shard` rows
+    target_mb = SHARD_BYTES_PER_JSONL_BYTE * data.stat().st_size / shards / 1024 / 1024
     pipe = tmp / "p.yaml"
     pipe.write_text(
         "name: regen\ninput: {format: jsonl, paths: ['${DATA}']}\noutput: {path: '${OUT}/regen'}\nstages:\n"
         "  - stage: domain_rules_v1\n  - stage: qwen_tokenize_v1\n"
         "  - stage: mix_v1\n    params: {mixtures: {general: {weights: {web: 1.0}, total_tokens: 1.0e12, max_repeats: 1}}}\n"
-        f"  - stage: write_shards_v1\n    params: {{target_shard_mb: {avg_bytes * docs_per_shard / 3.2 / 1024 / 1024:.6f}}}\n")
+        f"  - stage: write_shards_v1\n    params: {{target_shard_mb: {target_mb:.6f}}}\n")
     p = spec_mod.load(pipe, sets=[f"DATA={data}", f"OUT={tmp / 'out'}"])
     t0 = time.perf_counter()
     run(make_plan(p, tmp / "run"), LocalExecutor())
@@ -114,6 +164,7 @@ def regeneration(shards: int, docs_per_shard: int, tmp: Path) -> dict[str, float
     res = regenerate(tmp / "run", [BenchmarkSpec(name="humaneval", layout="humaneval", path=str(bench / "HumanEval.jsonl.gz"))])
     t_regen = time.perf_counter() - t0
     return {"documents": n_docs, "shards": res.shards_total, "shards_rewritten": len(res.shards_rewritten),
+            "shards_deleted": len(res.shards_deleted), "documents_matched": res.documents_matched,
             "full_run_s": t_full, "regeneration_s": t_regen, "ratio": t_regen / t_full}
 
 
@@ -121,8 +172,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=50_000)
     ap.add_argument("--docs", type=int, default=20_000)
-    ap.add_argument("--shards", type=int, default=1000)
+    ap.add_argument("--shards", type=int, default=1000, help="shards of the regeneration run (0: skip it)")
     ap.add_argument("--docs-per-shard", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="matching rounds (the best is reported)")
+    ap.add_argument("--baseline-ref", default=None, help="git commit whose stages/decontam is timed beside this one")
     ap.add_argument("--smoke", action="store_true", help="label the figures as a smoke run")
     ap.add_argument("--write", action="store_true", help="append the results to benchmarks/decontam/RESULTS.md")
     args = ap.parse_args()
@@ -141,35 +194,76 @@ def main() -> int:
         index.save(tmp / "index")
         index = NgramIndex.load(tmp / "index")
         clean = [t for _, t in clean_documents()]
-        docs = [clean[i % len(clean)] for i in range(args.docs)]
+        item_texts = [json.loads(line)["text"] for line in items.read_text().splitlines()]
+        docs = [clean[i % len(clean)] + (f"\n\n{item_texts[i % len(item_texts)]}" if i % PLANT_EVERY == 0 else "")
+                for i in range(args.docs)]
         sample = tmp / "sample.json"
         sample.write_text(json.dumps(docs[:2048]))
         base_rss, rss = worker_rss(tmp / "index", sample)
-        t0 = time.perf_counter()
-        found = 0
-        for s in range(0, len(docs), 2048):
-            found += len(match_texts(pa.array(docs[s:s + 2048], pa.large_string()), index).docs)
-        t_match = time.perf_counter() - t0
+        impls = {"current": (match_texts, index)}
+        t_build_old = None
+        if args.baseline_ref:
+            old = baseline_package(args.baseline_ref, tmp)
+            old_bench = importlib.import_module(old + ".benchmarks")
+            old_index = importlib.import_module(old + ".index")
+            t0 = time.perf_counter()
+            oidx = old_index.NgramIndex.build([old_bench.BenchmarkSpec(name="synthetic", path=str(items), fields=["text"],
+                                                                       id_field="id")], old_index.IndexConfig())
+            t_build_old = time.perf_counter() - t0
+            oidx.save(tmp / "index-baseline")
+            impls["baseline"] = (importlib.import_module(old + ".matching").match_texts,
+                                 old_index.NgramIndex.load(tmp / "index-baseline"))
+        load_before = os.getloadavg()[0]
+        t_match, c_match, found_by = time_matching(impls, docs, args.rounds)
+        load_after = os.getloadavg()[0]
+        if "baseline" in found_by and found_by["baseline"] != found_by["current"]:
+            print(f"DIFFERENT RESULTS: baseline found {len(found_by['baseline'])} documents, current {len(found_by['current'])}",
+                  file=sys.stderr)
+            return 1
         chars = sum(len(d) for d in docs)
-        reg = regeneration(args.shards, args.docs_per_shard, tmp / "regen")
+        mbytes = sum(len(d.encode("utf-8")) for d in docs) / 1e6
+        reg = regeneration(args.shards, args.docs_per_shard, tmp / "regen") if args.shards else None
         label = " (smoke run)" if args.smoke else ""
+        cur = t_match["current"]
         lines = [
             f"| index: items | {index.meta['items']:,} |",
             f"| index: n-gram entries | {sum(int(v) for v in index.meta['ngrams'].values()):,} |",
-            f"| index: build time (driver, once) | {t_build:.1f} s |",
-            f"| index: array bytes (memory-mapped, shared by a node's workers) | {index.nbytes / 1e6:.1f} MB |",
+            f"| index: build time (driver, once) | {t_build:.1f} s"
+            + (f" (baseline {t_build_old:.1f} s)" if t_build_old is not None else "") + " |",
+            f"| index: array bytes incl. bit filter (memory-mapped, shared by a node's workers) | {index.nbytes / 1e6:.1f} MB |",
             f"| worker: peak RSS after load + one 2,048-doc batch (Python + pyarrow baseline) | {rss:.0f} MB ({base_rss:.0f} MB) |",
-            f"| matching: documents/s on one core (avg {chars / len(docs):,.0f} chars) | {len(docs) / t_match:,.0f} |",
-            f"| matching: MB/s on one core | {chars / t_match / 1e6:.2f} |",
-            f"| regeneration: documents / shards / shards rewritten | {reg['documents']:,} / {reg['shards']:,} / {reg['shards_rewritten']} |",
-            f"| regeneration: full pipeline run | {reg['full_run_s']:.1f} s |",
-            f"| regeneration: `dataforge decontaminate` with one new benchmark | {reg['regeneration_s']:.1f} s ({reg['ratio']:.2f}x of the run) |",
+            f"| matching: documents/s on one core (avg {chars / len(docs):,.0f} chars), wall / CPU time | "
+            f"{len(docs) / cur:,.0f} / {len(docs) / c_match['current']:,.0f} |",
+            f"| matching: MB/s (UTF-8) on one core, wall / CPU time | {mbytes / cur:.2f} / {mbytes / c_match['current']:.2f} |",
         ]
+        if "baseline" in t_match:
+            base = t_match["baseline"]
+            lines += [
+                f"| matching, baseline {args.baseline_ref}: documents/s on one core, wall / CPU time | "
+                f"{len(docs) / base:,.0f} / {len(docs) / c_match['baseline']:,.0f} |",
+                f"| matching, baseline {args.baseline_ref}: MB/s on one core, wall / CPU time | "
+                f"{mbytes / base:.2f} / {mbytes / c_match['baseline']:.2f} |",
+                f"| matching: speed-up over the baseline, wall / CPU time (same process, interleaved rounds, same "
+                f"documents found) | {base / cur:.1f}x / {c_match['baseline'] / c_match['current']:.1f}x |",
+            ]
+        lines += [
+            f"| matching: contaminated documents found | {len(found_by['current'])} |",
+            f"| load average (1 min) before / after matching, on {os.cpu_count()} cores | {load_before:.1f} / {load_after:.1f} |",
+        ]
+        if reg is not None:
+            lines += [
+                f"| regeneration: documents / shards / contaminated documents / shards rewritten + deleted (emptied) | "
+                f"{reg['documents']:,} / {reg['shards']:,} / {reg['documents_matched']} / "
+                f"{reg['shards_rewritten']} + {reg['shards_deleted']} |",
+                f"| regeneration: full pipeline run | {reg['full_run_s']:.1f} s |",
+                f"| regeneration: `dataforge decontaminate` with one new benchmark | {reg['regeneration_s']:.1f} s ({reg['ratio']:.2f}x of the run) |",
+            ]
         table = "\n".join(["| measure | value |", "| --- | ---: |", *lines])
         print(table)
         if args.write:
             cmd = (f"python benchmarks/decontam/throughput.py --items {args.items} --docs {args.docs} --shards {args.shards} "
-                   f"--docs-per-shard {args.docs_per_shard}" + (" --smoke" if args.smoke else ""))
+                   f"--docs-per-shard {args.docs_per_shard} --rounds {args.rounds}"
+                   + (f" --baseline-ref {args.baseline_ref}" if args.baseline_ref else "") + (" --smoke" if args.smoke else ""))
             with open(Path(__file__).parent / "RESULTS.md", "a") as fh:
                 fh.write(f"\n### Throughput{label}\n\n`{cmd}`\n\n{table}\n")
     finally:

@@ -14,7 +14,7 @@ from pydantic import Field
 from dataforge.schema import DETAIL_COLUMN, REASON_COLUMN, with_columns
 from dataforge.stage import BatchResult, DatasetStage, StageParams
 from dataforge.stages.decontam.benchmarks import BenchmarkSpec, content_fingerprint
-from dataforge.stages.decontam.index import IndexConfig, NgramIndex
+from dataforge.stages.decontam.index import INDEX_VERSION, IndexConfig, NgramIndex
 from dataforge.stages.decontam.matching import cut_document, detail_json, match_texts
 
 INDEX_FOLDER = "index"
@@ -71,10 +71,10 @@ class Decontaminate(DatasetStage):
         {"question": "A farmer has 17 sheep and buys 5 more each week for 9 weeks; how many sheep does the farmer have then?"}]}]}
 
     def config_hash(self) -> str:
-        """Name, parameters, and the content of the benchmark files (a changed file reruns the stage)."""
+        """Name, parameters, the content of the benchmark files (a changed file reruns the stage) and the index format."""
         p: DecontamParams = self.params  # type: ignore[assignment]
         content = [content_fingerprint(b) for b in p.benchmarks]
-        payload = json.dumps({"base": super().config_hash(), "content": content}, sort_keys=True)
+        payload = json.dumps({"base": super().config_hash(), "content": content, "index": INDEX_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     # -- the index, built once ----------------------------------------------------------------
