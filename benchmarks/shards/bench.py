@@ -15,7 +15,7 @@ mix_v1 (one mixture, web 70% / docs 30%, budget = 90% of the tokens, so one doma
 down-sampled and the other up-sampled) -> write_shards_v1 (``--shard-mb`` shards, zstd,
 global shuffle). Each size runs ``dataforge run`` in a fresh process on an embedded Ray
 (``--num-cpus``) with peak RSS of the whole process tree (driver, raylet, workers) sampled
-every 0.1 s (benchmarks/memwatch.py). MB/s = input JSONL bytes / wall time of the whole
+every 0.1 s, and PSS/USS per process, per process role and per segment (benchmarks/memwatch.py). MB/s = input JSONL bytes / wall time of the whole
 command (Ray start-up included). Peak memory should stay flat as the input grows: the global
 shuffle routes rows to output shards by hash (one input shard in memory at a time), then sorts
 and writes one output shard at a time. Appends to benchmarks/shards/RESULTS.md.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.memwatch import run_measured  # noqa: E402
+from benchmarks.memwatch import run_measured, stage_peaks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -106,7 +106,7 @@ def make_corpus(gb: float) -> Path:
     return path
 
 
-def measure(gb: float, workers: int, cpus: int, shard_mb: float, split_mb: float) -> dict:
+def measure(gb: float, workers: int, cpus: int, shard_mb: float, split_mb: float, full: bool = True) -> dict:
     """One end-to-end run at one size: wall, peak RSS, shards written."""
     data = make_corpus(gb)
     size = data.stat().st_size
@@ -120,14 +120,22 @@ def measure(gb: float, workers: int, cpus: int, shard_mb: float, split_mb: float
            "--set", f"SPLIT={int(split_mb * 2**20)}", "--set", f"BUDGET={budget}", "--set", f"SHARD_MB={shard_mb:g}",
            "--set", f"workers={workers}", "--run-dir", str(run_dir), "--num-cpus", str(cpus), "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    m = run_measured(cmd, env=env)
+    m = run_measured(cmd, env=env, full_every=5 if full else 0)
     if m.returncode != 0:
         raise SystemExit(f"run at {gb} GiB failed:\n{m.output[-3000:]}")
     man = json.loads((out / "shards" / "main" / "manifest.json").read_text())
+    stages = stage_peaks(m, run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)  # the run directory holds the corpus several times over
     return {"gb": gb, "mb_in": size / 1e6, "seconds": m.seconds, "mb_s": size / 1e6 / m.seconds, "peak_mib": m.peak_mib,
+            "peak_pss_mib": m.peak_pss_mib, "peak_uss_mib": m.peak_uss_mib, "per_role": m.per_role, "stages": stages,
+            "timeline": m.timeline,
             "shards": len(man["shards"]), "documents": man["documents"], "tokens": man["tokens"],
             "tokens_by_domain": man["tokens_by_domain"]}
+
+
+def _mib(r: dict, key: str) -> str:
+    """A PSS/USS figure, or n/a when the run sampled RSS only."""
+    return f"{r[key]:,.0f}" if r["per_role"] else "n/a"
 
 
 def main() -> None:
@@ -138,19 +146,32 @@ def main() -> None:
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--shard-mb", type=float, default=256.0, help="target shard size")
     ap.add_argument("--split-mb", type=float, default=128.0, help="input shard size (input.split_bytes)")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="sample RSS only (no PSS/USS per process: reading smaps costs some CPU in timed runs)")
     ap.add_argument("--smoke", action="store_true", help="mark the figures as a smoke run")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    rows = [measure(gb, args.workers, args.num_cpus, args.shard_mb, args.split_mb) for gb in args.gb]
-    table = ("| input GiB | input MB | wall s | MB/s | peak RSS MiB (process tree) | shards | documents | tokens |\n"
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    rows = [measure(gb, args.workers, args.num_cpus, args.shard_mb, args.split_mb, not args.rss_only) for gb in args.gb]
+    table = ("| input GiB | input MB | wall s | MB/s | peak RSS MiB (process tree) | peak PSS MiB | peak USS MiB | shards | documents | tokens |\n"
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
              + "\n".join(f"| {r['gb']:g} | {r['mb_in']:,.0f} | {r['seconds']:.1f} | {r['mb_s']:.2f} | {r['peak_mib']:,.0f} | "
+                         f"{_mib(r, 'peak_pss_mib')} | {_mib(r, 'peak_uss_mib')} | "
                          f"{r['shards']} | {r['documents']:,} | {r['tokens']:,} |" for r in rows))
+    for r in (r for r in rows if r["per_role"]):
+        table += (f"\n\nPeak per process role at {r['gb']:g} GiB (MiB; the largest single process of each role):\n\n"
+                  "| role | RSS | PSS | USS |\n| --- | ---: | ---: | ---: |\n"
+                  + "\n".join(f"| {k} | {v['rss']:,.0f} | {v['pss']:,.0f} | {v['uss']:,.0f} |"
+                               for k, v in sorted(r["per_role"].items(), key=lambda kv: -kv[1]["pss"])))
+        table += (f"\n\nPeak per segment at {r['gb']:g} GiB (MiB, process-tree totals while it ran):\n\n"
+                  "| segment | wall s | RSS | PSS | USS | largest role (PSS) |\n| --- | ---: | ---: | ---: | ---: | --- |\n"
+                  + "\n".join(f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mib']:,.0f} | {s['peak_pss_mib']:,.0f} | "
+                               f"{s['peak_uss_mib']:,.0f} | {s['largest_role']} ({s['largest_role_pss_mib']:,.0f}) |"
+                               for s in r["stages"]))
     print(table)
     command = (f"python benchmarks/shards/bench.py --gb {' '.join(f'{g:g}' for g in args.gb)} --workers {args.workers} "
                f"--num-cpus {args.num_cpus} --shard-mb {args.shard_mb:g} --split-mb {args.split_mb:g}"
-               + (" --smoke" if args.smoke else ""))
+               + (" --rss-only" if args.rss_only else "") + (" --smoke" if args.smoke else ""))
     with open(args.out, "a", encoding="utf-8") as fh:
         fh.write(f"\n### {'Smoke run' if args.smoke else 'Run'}\n\n`{command}`\n\n{table}\n")
     (WORK / "results.json").write_text(json.dumps(rows, indent=2))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from dataforge.breakdown import read_columns
 
@@ -22,6 +23,30 @@ def _group_tokens(t: pa.Table, key: str, tokens: str) -> dict[str, tuple[int, in
     return {str(k if k is not None else "(none)"): (int(s), int(c))
             for k, s, c in zip(g.column(key).to_pylist(), g.column(f"{tokens}_sum").to_pylist(),
                                g.column(f"{tokens}_count").to_pylist())}
+
+
+def _estimated_tokens(text: pa.ChunkedArray | pa.Array, bytes_per_token: float) -> pa.Array:
+    """Token estimate per document when no token counts exist: ceil(UTF-8 bytes / bytes_per_token)."""
+    nbytes = np.asarray(pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False))
+    return pa.array(np.ceil(nbytes / bytes_per_token).astype(np.int64))
+
+
+def _read_stats(folder: Path, cols: list[str], token_column: str, bytes_per_token: float) -> pa.Table | None:
+    """The small per-document columns the report needs, never the text: memory stays far below the corpus size.
+
+    Without a token-count column the estimate is computed from ``text`` one record batch at a
+    time, so only the estimates (8 bytes per document) are kept, not the whole corpus' text.
+    """
+    data = read_columns(folder, cols)
+    if data is None or token_column in data.column_names:
+        return data
+    files = sorted(str(f) for f in folder.glob("*.parquet"))
+    ds = pads.dataset(files, format="parquet")
+    if "text" not in ds.schema.names:
+        return data
+    est = [_estimated_tokens(b.column(0), bytes_per_token) for b in ds.to_batches(columns=["text"], batch_size=8192)]
+    chunks = pa.chunked_array([e for e in est if len(e)] or [pa.array([], pa.int64())], pa.int64())
+    return data.append_column(token_column, chunks)
 
 
 #: How far a domain's share after mixing may be from its target (absolute, in share units: 0.01 = 1 point).
@@ -69,8 +94,8 @@ def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
     plan = json.loads(plan_path.read_text())
     p = stage.params
     prefer = sorted({m.prefer for m in p.mixtures.values() if m.prefer})
-    cols = ["mixture", p.domain_column, p.token_column, "language", "source", "text", *prefer]
-    data = read_columns(folder / "data", cols)
+    cols = ["mixture", p.domain_column, p.token_column, "language", "source", *prefer]
+    data = _read_stats(folder / "data", cols, p.token_column, p.bytes_per_token)
     available = plan["available_tokens"]
     total_before = sum(available.values()) or 1
     out: dict[str, Any] = {"mixtures": {}, "problems": plan.get("problems", [])}
@@ -78,10 +103,6 @@ def mixture_report(stage: Any, folder: Path) -> dict[str, Any] | None:
         sel = None
         if data is not None and data.num_rows:
             sel = data.filter(pc.equal(data.column("mixture"), m))
-            if p.token_column not in sel.column_names:
-                est = np.ceil(np.asarray(pc.fill_null(pc.binary_length(sel.column("text")), 0).to_numpy(zero_copy_only=False))
-                              / p.bytes_per_token).astype(np.int64)
-                sel = sel.append_column(p.token_column, pa.array(est))
         after = _group_tokens(sel, p.domain_column, p.token_column) if sel is not None else {}
         total_after = sum(v[0] for v in after.values()) or 1
         rows = []
