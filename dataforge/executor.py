@@ -148,8 +148,10 @@ class RayExecutor:
         if sched.memory_gb:
             remote["memory"] = int(sched.memory_gb * 1024**3)
         if sched.actors:
+            # one shard per actor at a time: a shard is minutes of work, so queueing several on one actor
+            # only leaves the other actors idle at the tail
             ds = ds.map_batches(
-                _Call, batch_size=1, fn_constructor_args=(fn, items), compute=ActorPoolStrategy(size=size), **remote,
+                _Call, batch_size=1, fn_constructor_args=(fn, items), compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1), **remote,
             )
         else:
             call = _Call(fn, items)
