@@ -114,11 +114,11 @@ def _verdict(name: str, m: dict[str, Any]) -> str:
         return ""
     tol = m.get("tolerance", 0.01) * 100
     if m["within_tolerance"]:
-        return (f"<p style='color:#2a7a2a'><b>Mixture {html.escape(repr(name))}: every domain's token share is within "
-                f"±{tol:g} point of its target.</b></p>")
+        sentence = f"Mixture {name!r}: every domain's token share is within ±{tol:g} point of its target."
+        return f"<p style='color:#2a7a2a'><b>{html.escape(sentence)}</b></p>"
     items = "".join(f"<li>{html.escape(n)}</li>" for n in m.get("notes", []))
-    return (f"<p style='color:#b35c00'><b>Mixture {html.escape(repr(name))}: not every share is within ±{tol:g} "
-            f"point of its target:</b></p><ul>{items}</ul>")
+    sentence = f"Mixture {name!r}: not every share is within ±{tol:g} point of its target:"
+    return f"<p style='color:#b35c00'><b>{html.escape(sentence)}</b></p><ul>{items}</ul>"
 
 
 def build_report(run_dir: Path) -> str:
