@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 import numpy as np
@@ -59,36 +58,12 @@ class DomainClassify(Annotator):
 
     def setup(self) -> None:
         """Resolve the model, check its sha256 and load it."""
-        from dataforge.quality_models.manifest import ModelNotFound, file_sha256, resolve
-        from dataforge.quality_models.predict import load_fasttext, model_labels
+        from dataforge.quality_models.predict import model_labels
+        from dataforge.stages.quality.fasttext_classifier import load_verified_model
 
         p: DomainClassifyParams = self.params  # type: ignore[assignment]
-        preprocess: dict[str, Any] = {}
-        if p.model_path:
-            path, expected, ref = p.model_path, p.model_sha256, os.path.basename(p.model_path)
-            if not os.path.isfile(path):
-                raise StageError(f"{self.name}: params.model_path {path!r} is not a file; give the path of a "
-                                 "supervised fastText model (.bin or .ftz)")
-        else:
-            try:
-                entry = resolve(p.model, p.manifest)
-            except ModelNotFound as exc:
-                raise StageError(f"{self.name}: {exc}") from None
-            path, expected, ref = str(entry.path), entry.sha256, entry.ref
-            preprocess = entry.preprocess or {}
-            if not os.path.isfile(path):
-                raise StageError(f"{self.name}: {ref} points to {path}, which does not exist; fix the manifest entry "
-                                 "or reinstall dataforge")
-        digest = file_sha256(path)
-        if expected and digest != expected:
-            raise StageError(f"{self.name}: {path} has sha256 {digest}, but {expected} is expected for {ref}; the file "
-                             "changed or is a different model: restore it, or update the manifest / params.model_sha256")
-        try:
-            model = load_fasttext(path, who=self.name)
-        except ImportError as exc:
-            raise StageError(str(exc)) from None
-        except ValueError as exc:
-            raise StageError(f"{self.name}: {path} is not a fastText model ({exc})") from None
+        model, path, ref, digest, preprocess = load_verified_model(self.name, p.model, p.manifest, p.model_path,
+                                                                   p.model_sha256)
         labels = model_labels(model)
         unknown = sorted(set(p.rename) - set(labels))
         if unknown:

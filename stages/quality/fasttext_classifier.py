@@ -56,6 +56,44 @@ class FastTextClassifyParams(StageParams):
         return {k.removeprefix("__label__"): float(w) for k, w in v.items()}
 
 
+def load_verified_model(who: str, model: str | None, manifest: str | None, model_path: str | None,
+                        model_sha256: str | None) -> tuple[Any, str, str, str, dict[str, Any]]:
+    """Resolve a fastText model (``name@version`` in a manifest, or a path), check its sha256 and load it.
+
+    Returns (model, path, ref, sha256, preprocess); every failure is a StageError naming ``who`` and the fix.
+    """
+    from dataforge.quality_models.manifest import ModelNotFound, file_sha256, resolve
+    from dataforge.quality_models.predict import load_fasttext
+
+    preprocess: dict[str, Any] = {}
+    if model_path:
+        path, expected, ref = model_path, model_sha256, os.path.basename(model_path)
+        if not os.path.isfile(path):
+            raise StageError(f"{who}: params.model_path {path!r} is not a file; give the path of a "
+                             "supervised fastText model (.bin or .ftz)")
+    else:
+        try:
+            entry = resolve(model, manifest)
+        except ModelNotFound as exc:
+            raise StageError(f"{who}: {exc}") from None
+        path, expected, ref = str(entry.path), entry.sha256, entry.ref
+        preprocess = entry.preprocess or {}
+        if not os.path.isfile(path):
+            raise StageError(f"{who}: {ref} points to {path}, which does not exist; fix the manifest entry "
+                             "or reinstall dataforge")
+    digest = file_sha256(path)
+    if expected and digest != expected:
+        raise StageError(f"{who}: {path} has sha256 {digest}, but {expected} is expected for {ref}; the file "
+                         "changed or is a different model: restore it, or update the manifest / params.model_sha256")
+    try:
+        loaded = load_fasttext(path, who=who)
+    except ImportError as exc:
+        raise StageError(str(exc)) from None
+    except ValueError as exc:
+        raise StageError(f"{who}: {path} is not a fastText model ({exc})") from None
+    return loaded, path, ref, digest, preprocess
+
+
 class FastTextClassify(Annotator):
     """Write a fastText classifier's label probabilities as columns (quality_hq, quality_cc, ...), DCLM-style.
 
@@ -84,36 +122,11 @@ class FastTextClassify(Annotator):
 
     def setup(self) -> None:
         """Resolve the model, check its sha256, load it and map its labels to columns."""
-        from dataforge.quality_models.manifest import ModelNotFound, file_sha256, resolve
-        from dataforge.quality_models.predict import load_fasttext, model_labels
+        from dataforge.quality_models.predict import model_labels
 
         p: FastTextClassifyParams = self.params  # type: ignore[assignment]
-        preprocess: dict[str, Any] = {}
-        if p.model_path:
-            path, expected, ref = p.model_path, p.model_sha256, os.path.basename(p.model_path)
-            if not os.path.isfile(path):
-                raise StageError(f"{self.name}: params.model_path {path!r} is not a file; give the path of a "
-                                 "supervised fastText model (.bin or .ftz)")
-        else:
-            try:
-                entry = resolve(p.model, p.manifest)
-            except ModelNotFound as exc:
-                raise StageError(f"{self.name}: {exc}") from None
-            path, expected, ref = str(entry.path), entry.sha256, entry.ref
-            preprocess = entry.preprocess or {}
-            if not os.path.isfile(path):
-                raise StageError(f"{self.name}: {ref} points to {path}, which does not exist; fix the manifest entry "
-                                 "or reinstall dataforge")
-        digest = file_sha256(path)
-        if expected and digest != expected:
-            raise StageError(f"{self.name}: {path} has sha256 {digest}, but {expected} is expected for {ref}; the file "
-                             "changed or is a different model: restore it, or update the manifest / params.model_sha256")
-        try:
-            model = load_fasttext(path, who=self.name)
-        except ImportError as exc:
-            raise StageError(str(exc)) from None
-        except ValueError as exc:
-            raise StageError(f"{self.name}: {path} is not a fastText model ({exc})") from None
+        model, path, ref, digest, preprocess = load_verified_model(self.name, p.model, p.manifest, p.model_path,
+                                                                   p.model_sha256)
         labels = model_labels(model)
         try:
             model.predict(["probe"], k=1)

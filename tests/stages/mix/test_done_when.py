@@ -37,7 +37,7 @@ def done(tmp_path_factory: pytest.TempPathFactory, ray_local: Any) -> tuple[Path
     weights = {"knowledge": 0.6, "web": 0.2, "code": 0.2}
     ratios = sorted(plan["available_tokens"].get(d, 0) / w for d, w in weights.items())
     if ratios[1] < 1.3 * ratios[0]:
-        pytest.skip(f"this machine's demo corpus has no clearly scarcest domain ({plan['available_tokens']})")
+        pytest.skip(reason=f"this machine's demo corpus has no clearly scarcest domain ({plan['available_tokens']})")
     total = int(1.25 * ratios[0])
     assert cli(args + ["--set", f"stages.6.params.mixtures.main.total_tokens={total}"]) == 0
     return data, run_dir, out / "mixture-domains"
