@@ -36,15 +36,31 @@ from benchmarks.memwatch import run_measured  # noqa: E402
 DT_PY = REPO / ".bench" / "datatrove-venv" / "bin" / "python"
 
 
-def dataforge_run(data: Path, work: Path, workers: int) -> dict[str, Any]:
-    """Run the dataforge pipeline; wall, peak memory, per-stage seconds and kept URLs."""
-    run_dir, out = work / "df-run", work / "df-out"
+def pipeline_file(work: Path, gate: bool) -> Path:
+    """pipelines/e2e-fineweb.yaml, or a copy without its language gate (every page then goes through trafilatura)."""
+    src = REPO / "pipelines/e2e-fineweb.yaml"
+    if gate:
+        return src
+    import yaml
+
+    spec = yaml.safe_load(src.read_text())
+    spec["stages"] = [s for s in spec["stages"] if s["stage"] != "language_gate_v1"]
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "e2e-fineweb-nogate.yaml"
+    out.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return out
+
+
+def dataforge_run(data: Path, work: Path, workers: int, gate: bool = True) -> dict[str, Any]:
+    """Run the dataforge pipeline (with or without its language gate); wall, peak memory, per-stage seconds, kept URLs."""
+    tag = "df" if gate else "df-nogate"
+    run_dir, out = work / f"{tag}-run", work / f"{tag}-out"
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "dataforge", "run", str(REPO / "pipelines/e2e-fineweb.yaml"), "--quiet",
+    cmd = [sys.executable, "-m", "dataforge", "run", str(pipeline_file(work, gate)), "--quiet",
            "--num-cpus", str(workers), "--run-dir", str(run_dir), "--set", f"DATA={data}/*.warc.gz",
            "--set", f"OUT={out}", "--set", f"workers={workers}"]
-    m = run_measured(cmd, env={**os.environ, "PYTHONPATH": str(REPO)})
+    m = run_measured(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, full_every=20)
     if m.returncode != 0:
         raise SystemExit(f"dataforge failed:\n{m.output[-3000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -55,7 +71,7 @@ def dataforge_run(data: Path, work: Path, workers: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     kept = pq.read_table(out / "e2e-fineweb", columns=["url"]).column("url").to_pylist()
-    return {"wall_s": m.seconds, "peak_mib": m.peak_mib, "stages": stages, "kept": set(kept),
+    return {"wall_s": m.seconds, "peak_mib": m.peak_mib, "peak_pss_mib": m.peak_pss_mib, "stages": stages, "kept": set(kept),
             "input": summary["totals"]["input"]}
 
 
@@ -72,7 +88,7 @@ def datatrove_run(data: Path, work: Path, workers: int) -> dict[str, Any]:
 
     cmd = [str(DT_PY), str(HERE / "datatrove_fineweb.py"), "--data", str(data), "--out", str(out),
            "--workers", str(workers), "--lid", default_model_path(), "--tokenizer", str(tok)]
-    m = run_measured(cmd)
+    m = run_measured(cmd, full_every=20)
     line = next((x for x in m.output.splitlines() if x.startswith("DATATROVE_TIMES ")), None)
     if m.returncode != 0 or line is None:
         raise SystemExit(f"datatrove failed:\n{m.output[-3000:]}")
@@ -81,16 +97,27 @@ def datatrove_run(data: Path, work: Path, workers: int) -> dict[str, Any]:
     for f in glob.glob(str(out / "kept" / "*.jsonl.gz")):
         with gzip.open(f, "rt") as fh:
             kept.update(json.loads(x)["url"] for x in fh if x.strip())
-    return {"wall_s": m.seconds, "peak_mib": m.peak_mib, "stages": {k: {"wall_s": v} for k, v in times.items()},
+    return {"wall_s": m.seconds, "peak_mib": m.peak_mib, "peak_pss_mib": m.peak_pss_mib,
+            "stages": {k: {"wall_s": v} for k, v in times.items()},
             "kept": kept}
+
+
+def pages_of(urls: set[str]) -> set[str]:
+    """The source page of each kept URL (``.../r{pass}/p{page}`` -> ``p{page}``): copies of one page are one page."""
+    return {u.rsplit("/", 1)[-1] for u in urls if u}
+
+
+def fmt(x: float | None) -> str:
+    """A ratio with three decimals, or empty."""
+    return "" if x is None else f"{x:.3f}"
 
 
 def svg_plot(points: dict[str, list[tuple[float, float, float]]], path: Path) -> None:
     """A small two-panel SVG (wall seconds and peak MiB against input GB), one line per engine."""
-    colors = {"dataforge": "#1f77b4", "datatrove": "#d62728"}
+    colors = {"dataforge": "#1f77b4", "dataforge-nogate": "#2ca02c", "datatrove": "#d62728"}
     w, h, pad = 320, 220, 40
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w + 20}" height="{h + 30}" font-family="sans-serif" font-size="11">']
-    for panel, (idx, label) in enumerate(((1, "wall time (s)"), (2, "peak memory (MiB)"))):
+    for panel, (idx, label) in enumerate(((1, "wall time (s)"), (2, "peak memory, PSS (MiB)"))):
         x0 = panel * (w + 20)
         xs = [p[0] for pts in points.values() for p in pts] or [1]
         ys = [p[idx] for pts in points.values() for p in pts] or [1]
@@ -116,7 +143,8 @@ def main() -> None:
     ap.add_argument("--scales", default="0.25,0.5,1")
     ap.add_argument("--work", type=Path, default=Path("/tmp/e2e-bench"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--engines", default="dataforge,datatrove")
+    ap.add_argument("--engines", default="dataforge,dataforge-nogate,datatrove",
+                    help="dataforge (pipelines/e2e-fineweb.yaml), dataforge-nogate (the same without language_gate_v1), datatrove")
     ap.add_argument("--file-mb", type=float, default=128.0)
     ap.add_argument("--smoke", action="store_true", help="label the figures as a smoke run")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
@@ -135,36 +163,47 @@ def main() -> None:
         res = {}
         if "dataforge" in engines:
             res["dataforge"] = dataforge_run(data, args.work / f"s{gb:g}", args.workers)
+        if "dataforge-nogate" in engines:
+            res["dataforge-nogate"] = dataforge_run(data, args.work / f"s{gb:g}", args.workers, gate=False)
         if "datatrove" in engines:
             res["datatrove"] = datatrove_run(data, args.work / f"s{gb:g}", args.workers)
-        jac = None
-        if len(res) == 2:
-            a, b = res["dataforge"]["kept"], res["datatrove"]["kept"]
-            jac = len(a & b) / max(1, len(a | b))
+        ref = res.get("datatrove", {}).get("kept")
         for e, r in res.items():
-            points[e].append((gb, r["wall_s"], r["peak_mib"]))
-            rows.append({"gb": gb, "engine": e, "wall_s": r["wall_s"], "peak_mib": r["peak_mib"], "kept": len(r["kept"]),
-                         "jaccard": jac})
-            lines = [f"\n**{e}, {gb:g} GB** (wall seconds per stage{'; task seconds summed over workers' if e == 'dataforge' else ''})\n",
+            jac = pjac = None
+            if ref is not None and e != "datatrove":  # agreement with datatrove's kept set
+                a, b = r["kept"], ref
+                jac = len(a & b) / max(1, len(a | b))
+                pa, pb = pages_of(a), pages_of(b)
+                pjac = len(pa & pb) / max(1, len(pa | pb))
+            points[e].append((gb, r["wall_s"], r["peak_pss_mib"] or r["peak_mib"]))
+            rows.append({"gb": gb, "engine": e, "wall_s": r["wall_s"], "peak_mib": r["peak_mib"],
+                         "peak_pss_mib": r["peak_pss_mib"], "kept": len(r["kept"]), "pages": len(pages_of(r["kept"])),
+                         "jaccard": jac, "page_jaccard": pjac, "stages": r["stages"]})
+            lines = [f"\n**{e}, {gb:g} GB** (wall seconds per stage{'; task seconds summed over workers' if e.startswith('dataforge') else ''})\n",
                      "| stage | wall s | task s |", "| --- | ---: | ---: |"]
             lines += [f"| {k} | {v.get('wall_s', 0):.2f} | {v['task_s']:.2f} |" if "task_s" in v else
                       f"| {k} | {v['wall_s']:.2f} | |" for k, v in r["stages"].items()]
             stage_tables.append("\n".join(lines))
-    head = f"{'GB':>6} {'engine':<10} {'wall s':>9} {'peak MiB':>9} {'kept':>7} {'Jaccard':>8}"
+        (args.work / "results.json").write_text(json.dumps(rows, indent=1))
+    head = f"{'GB':>6} {'engine':<10} {'wall s':>9} {'PSS MiB':>9} {'kept':>7} {'pages':>7} {'URL J':>7} {'page J':>7}"
     print(head)
     for r in rows:
-        print(f"{r['gb']:>6g} {r['engine']:<10} {r['wall_s']:>9.1f} {r['peak_mib']:>9.0f} {r['kept']:>7} "
-              f"{'' if r['jaccard'] is None else format(r['jaccard'], '.3f'):>8}")
+        print(f"{r['gb']:>6g} {r['engine']:<10} {r['wall_s']:>9.1f} {r['peak_pss_mib']:>9.0f} {r['kept']:>7} {r['pages']:>7} "
+              f"{fmt(r['jaccard']):>7} {fmt(r['page_jaccard']):>7}")
     svg_plot(points, HERE / "scaling.svg")
     cmd = " ".join(["python", "benchmarks/e2e/bench.py"] + sys.argv[1:])
     label = "SMOKE RUN (small input, shared 2-core machine: not a measurement)" if args.smoke else "measured"
     md = [f"# End to end: dataforge vs datatrove 0.10.1 on the FineWeb pipeline ({label})", "",
           f"Reproduce: `{cmd}`", "",
           f"Workers: {args.workers}. Input: real pages (html_eval + Dolma WARC samples) repeated with perturbation "
-          "(build_warc.py). Kept-set agreement: Jaccard of kept URLs.", "",
-          "| input GB | engine | wall s | peak MiB | kept | Jaccard |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    md += [f"| {r['gb']:g} | {r['engine']} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} | {r['kept']} | "
-           f"{'' if r['jaccard'] is None else format(r['jaccard'], '.3f')} |" for r in rows]
+          "(build_warc.py). Kept-set agreement: Jaccard of kept URLs, and of kept source pages (which copy of "
+          "a duplicated page survives dedup is arbitrary in both engines, so the page-level figure is the one that "
+          "compares what the two pipelines keep). Peak memory of the whole process tree: PSS (shared pages divided "
+          "between the processes mapping them) and RSS.", "",
+          "| input GB | engine | wall s | peak PSS MiB | peak RSS MiB | kept | distinct pages kept | URL Jaccard | page Jaccard |",
+          "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    md += [f"| {r['gb']:g} | {r['engine']} | {r['wall_s']:.1f} | {r['peak_pss_mib']:.0f} | {r['peak_mib']:.0f} | {r['kept']} | "
+           f"{r['pages']} | {fmt(r['jaccard'])} | {fmt(r['page_jaccard'])} |" for r in rows]
     md += ["", "Scaling plot: [scaling.svg](scaling.svg)", "", "## Where the time goes", *stage_tables, ""]
     args.results.write_text("\n".join(md))
     print(f"wrote {args.results} and {HERE / 'scaling.svg'}")

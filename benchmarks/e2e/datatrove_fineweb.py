@@ -1,6 +1,6 @@
 """The FineWeb pipeline in datatrove 0.10 (runs inside .bench/datatrove-venv): per-stage wall times as JSON.
 
-WarcReader -> Trafilatura -> LanguageFilter(en, 0.65) -> GopherRepetitionFilter -> GopherQualityFilter
+WarcReader -> Trafilatura (favour_precision, fast: the settings of pipelines/e2e-fineweb.yaml) -> LanguageFilter(en, 0.65) -> GopherRepetitionFilter -> GopherQualityFilter
 -> C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter -> JsonlWriter, then MinHash
 dedup in its 4 stages (signatures, buckets, clusters, filter) and DocumentTokenizer with the Qwen
 tokenizer.json converted offline from the same ranks dataforge uses. lid.176 is loaded from a local
@@ -63,7 +63,9 @@ def main() -> None:
     logs = str(out / "logs")
     stages = {
         "read→extract→filters": [
-            WarcReader(args.data, glob_pattern="*.warc.gz"), Trafilatura(favour_precision=True, timeout=10.0), lang,
+            WarcReader(args.data, glob_pattern="*.warc.gz"),
+            # the settings of dataforge's e2e-fineweb.yaml: precision, no fallback extractors, no in-page dedup
+            Trafilatura(favour_precision=True, timeout=10.0, deduplicate=False, fast=True), lang,
             GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
             FineWebQualityFilter(), JsonlWriter(str(out / "filtered")),
         ],
