@@ -41,6 +41,8 @@ class Measured:
     #: (seconds since start, total RSS MiB, total PSS MiB, total USS MiB, {role: PSS MiB}) per full sample
     timeline: list[tuple[float, float, float, float, dict[str, float]]] = field(default_factory=list)
     t0_epoch: float = 0.0
+    #: role -> CPU seconds (user + system) summed over the processes of that role, as last sampled
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
 
 
 def role_of(p: psutil.Process, root_pid: int) -> str:
@@ -80,6 +82,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, interval: fl
     peak = peak_pss = peak_uss = 0
     per_role: dict[str, dict[str, float]] = {}
     timeline: list[tuple[float, float, float, float, dict[str, float]]] = []
+    cpu_seen: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds when last sampled)
     stop = threading.Event()
 
     def sample() -> None:
@@ -114,6 +117,11 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, interval: fl
                     else:
                         rss = p.memory_info().rss
                     total += rss
+                    ct = p.cpu_times()
+                    prev = cpu_seen.get(p.pid)
+                    # a Ray worker's title changes with its task; the role of its first busy sample stays
+                    role_now = prev[0] if prev and prev[0] != "ray::IDLE" else role_of(p, proc.pid)
+                    cpu_seen[p.pid] = (role_now, ct.user + ct.system)
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     pass
             peak = max(peak, total)
@@ -127,8 +135,11 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, interval: fl
     out, _ = proc.communicate()
     stop.set()
     th.join()
+    cpu_by_role: dict[str, float] = {}
+    for role, secs in cpu_seen.values():
+        cpu_by_role[role] = cpu_by_role.get(role, 0.0) + secs
     return Measured(time.perf_counter() - t0, peak / MiB, proc.returncode, out.decode(errors="replace"),
-                    peak_pss / MiB, peak_uss / MiB, per_role, timeline, epoch)
+                    peak_pss / MiB, peak_uss / MiB, per_role, timeline, epoch, cpu_by_role)
 
 
 def stage_windows(run_dir: Path) -> list[tuple[str, float, float]]:

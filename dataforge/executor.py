@@ -1,19 +1,21 @@
-"""Where shard work runs: on Ray Data (the default) or in-process. The only module that talks to Ray.
+"""Where shard work runs: on Ray (the default) or in-process. The only engine module that talks to Ray.
 
 Ray's API moves between releases (``concurrency=`` deprecated since 2.51 in favour of compute
-strategies; ``build_llm_processor`` renamed ``build_processor`` in 2.56), so every call to
-``ray`` and ``ray.data`` lives here.
+strategies; ``build_llm_processor`` renamed ``build_processor`` in 2.56), so the engine's calls
+to ``ray`` live here (``dataforge.inference.vllm_backend`` drives Ray Data LLM itself).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 WorkFn = Callable[[dict[str, Any]], dict[str, Any]]
+#: How many times a shard runs again on a fresh actor after its actor was lost (process or node death).
+ACTOR_RETRIES = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,19 +49,19 @@ class LocalExecutor:
         """Nothing to release."""
 
 
-class _Call:
-    """Ray Data UDF wrapping one shard function; as an actor class it keeps set-up stages warm."""
+class _ShardWorker:
+    """A Ray actor running shard functions; the stages it sets up stay warm for every shard it takes."""
 
-    def __init__(self, fn: WorkFn, items: list[dict[str, Any]]) -> None:
+    def __init__(self, fn: WorkFn) -> None:
         self.fn = fn
-        self.items = items
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out_i, out_r = [], []
-        for i in batch["i"]:
-            out_i.append(int(i))
-            out_r.append(json.dumps(self.fn(self.items[int(i)])))
-        return {"i": out_i, "result": out_r}
+    def run(self, item: dict[str, Any]) -> dict[str, Any]:
+        """One shard."""
+        return self.fn(item)
+
+    def ready(self) -> bool:
+        """Answers once the actor is placed and constructed."""
+        return True
 
 
 def _run_one(fn: WorkFn, item: dict[str, Any]) -> dict[str, Any]:
@@ -80,14 +82,16 @@ def current_node() -> str | None:
 
 
 class RayExecutor:
-    """Runs shard tasks on Ray Data: tasks for stateless stages, actor pools for stateful/GPU ones.
+    """Runs shard tasks on Ray: plain tasks for stateless stages, a pool of actors for stateful/GPU ones.
 
-    Stateful and GPU stages run on a Ray Data actor pool (``map_batches`` with an
-    ``ActorPoolStrategy``), so models load once per actor and Ray places GPUs. Stateless shard
-    work runs as plain Ray tasks, at most ``workers`` in flight: every shard task already streams
-    its rows batch by batch and writes them itself, and Ray Data's start-up per execution
-    (seconds on a fresh cluster, about half a second warm) would otherwise dominate short stages
-    and the many rounds of a dataset stage. Both are retried by Ray when a worker dies.
+    A shard task is already a streaming unit of work (it reads its rows batch by batch, runs the
+    fused stages and writes its outputs itself), so the executor only has to place shards:
+    stateless shard work runs as Ray tasks, at most ``workers`` in flight; stateful and GPU
+    stages run on ``workers`` actors that set their models up once and take one shard at a
+    time, with Ray placing CPUs, GPUs and memory. Ray Data's streaming executor (what this
+    used before) added a second of start-up per execution and a driver-side scheduling loop
+    that competes with the workers for the CPUs on small machines, for no gain at shard
+    granularity. Tasks and actors are retried by Ray when a worker or node dies.
 
     With no address an embedded local Ray starts; ``address`` (or ``RAY_ADDRESS``) joins a cluster.
     """
@@ -116,13 +120,6 @@ class RayExecutor:
             self._owns = not address
         else:
             self._owns = False
-        import ray.data
-
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
-        ctx.execution_options.verbose_progress = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     def cluster_cpus(self) -> int:
         """CPUs in the cluster."""
@@ -138,26 +135,7 @@ class RayExecutor:
         if not sched.actors:
             yield from self._tasks(fn, items, sched, size)
             return
-        import ray.data
-        from ray.data import ActorPoolStrategy, TaskPoolStrategy
-
-        ds = ray.data.from_items([{"i": i} for i in range(len(items))], override_num_blocks=len(items))
-        remote: dict[str, Any] = {"num_cpus": sched.cpus}
-        if sched.gpus:
-            remote["num_gpus"] = sched.gpus
-        if sched.memory_gb:
-            remote["memory"] = int(sched.memory_gb * 1024**3)
-        if sched.actors:
-            # one shard per actor at a time: a shard is minutes of work, so queueing several on one actor
-            # only leaves the other actors idle at the tail
-            ds = ds.map_batches(
-                _Call, batch_size=1, fn_constructor_args=(fn, items), compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1), **remote,
-            )
-        else:
-            call = _Call(fn, items)
-            ds = ds.map_batches(call, batch_size=1, compute=TaskPoolStrategy(size=size), **remote)
-        for row in ds.iter_rows():
-            yield json.loads(row["result"])
+        yield from self._actors(fn, items, sched, size)
 
     def _tasks(self, fn: WorkFn, items: list[dict[str, Any]], sched: Scheduling, size: int) -> Iterator[dict[str, Any]]:
         """At most ``size`` plain Ray tasks in flight; results as they complete. Failed workers are retried."""
@@ -174,6 +152,76 @@ class RayExecutor:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 yield ray.get(ref)
+
+    def _actors(self, fn: WorkFn, items: list[dict[str, Any]], sched: Scheduling, size: int) -> Iterator[dict[str, Any]]:
+        """A pool of ``size`` Ray actors, one shard each at a time; results as they complete.
+
+        Each actor sets its stages up once (models, vocabularies) and keeps them for every shard
+        it takes. One shard per actor at a time: a shard is seconds to minutes of work, so
+        queueing more on one actor would only leave the others idle at the tail. When an actor
+        is lost with its worker process or node, its shard goes back to the queue for the
+        surviving actors (up to ``ACTOR_RETRIES`` times per shard; shard work is idempotent, so
+        a retry writes the same files) and a replacement actor is requested; it joins the pool
+        once Ray has placed it, so a cluster left without room finishes on the survivors.
+        """
+        import collections
+
+        import ray
+        from ray.exceptions import RayActorError
+
+        opts: dict[str, Any] = {"num_cpus": sched.cpus, "max_restarts": 0}
+        if sched.gpus:
+            opts["num_gpus"] = sched.gpus
+        if sched.memory_gb:
+            opts["memory"] = int(sched.memory_gb * 1024**3)
+        fn_ref = ray.put(fn)
+        cls = ray.remote(**opts)(_ShardWorker)
+        pool = [cls.remote(fn_ref) for _ in range(size)]
+        idle = collections.deque(range(size))
+        todo = collections.deque(range(len(items)))
+        tries = [0] * len(items)
+        pending: dict[Any, tuple[int, int]] = {}  # work ref -> (actor slot, item index)
+        starting: dict[Any, int] = {}  # readiness ref of a replacement actor -> its slot
+        replaced = 0
+        try:
+            while todo or pending:
+                while todo and idle:
+                    a, i = idle.popleft(), todo.popleft()
+                    pending[pool[a].run.remote(items[i])] = (a, i)
+                waiting = list(pending) + list(starting)
+                if not waiting:
+                    raise RuntimeError("every worker actor was lost and none could be replaced")
+                done, _ = ray.wait(waiting, num_returns=1)
+                for ref in done:
+                    if ref in starting:  # a replacement is placed and set up, or failed to start
+                        a = starting.pop(ref)
+                        try:
+                            ray.get(ref)
+                            idle.append(a)
+                        except RayActorError:
+                            pass  # the slot stays empty; the others carry on
+                        continue
+                    a, i = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except RayActorError as exc:  # the actor's process or node is gone
+                        tries[i] += 1
+                        if tries[i] > ACTOR_RETRIES:
+                            raise
+                        log.warning("shard %d: worker actor lost (%s); it runs again (%d/%d)",
+                                    i, type(exc).__name__, tries[i], ACTOR_RETRIES)
+                        ray.kill(pool[a], no_restart=True)
+                        todo.appendleft(i)
+                        if replaced < size * ACTOR_RETRIES:
+                            replaced += 1
+                            pool[a] = cls.remote(fn_ref)
+                            starting[pool[a].ready.remote()] = a
+                        continue
+                    idle.append(a)
+                    yield result
+        finally:
+            for actor in pool:
+                ray.kill(actor, no_restart=True)
 
     def shutdown(self) -> None:
         """Stop the embedded Ray this executor started."""

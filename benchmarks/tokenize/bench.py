@@ -66,15 +66,16 @@ def run(engine: str, path: Path, docs: int, repeat: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def two_workers(path: Path, docs: int) -> tuple[float, float]:
-    """Encoding wall seconds of qwen_tokenize_v1 over all documents in one process, and over the two halves in
-    two processes started together (set-up excluded: every process waits for a common start time)."""
+def two_workers(path: Path, docs: int, backend: str = "dataforge") -> tuple[float, float]:
+    """Encoding wall seconds of a backend (qwen_tokenize_v1, or the plain tiktoken loop) over all documents in one
+    process, and over the two halves in two processes started together (set-up excluded: every process waits for
+    a common start time)."""
     def launch(lo: int, hi: int, start_at: float) -> subprocess.Popen:
         code = ("import json, time; from benchmarks.tokenize.engines import load, engine;"
-                f"t=load('{path}', {hi})[{lo}:{hi}]; p, r=engine('dataforge', None); d=p(t); r(p(t[:8]));"
+                f"t=load('{path}', {hi})[{lo}:{hi}]; p, r=engine('{backend}', None); d=p(t); r(p(t[:8]));"
                 f"time.sleep(max(0.0, {start_at} - time.time())); t0=time.perf_counter(); r(d);"
                 "print(json.dumps(time.perf_counter() - t0))")
-        return subprocess.Popen([str(PYTHONS["dataforge"]), "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
+        return subprocess.Popen([str(PYTHONS[backend]), "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
 
     results = []
     for parts in ([(0, docs)], [(0, docs // 2), (docs // 2, docs)]):

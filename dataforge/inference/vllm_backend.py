@@ -136,6 +136,9 @@ class VllmBackend:
 
         if not rows:
             return []
+        ctx = ray.data.DataContext.get_current()  # no progress bars inside a dataforge run
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
         if multimodal and self._mm_config is None:
             self._mm_config = processor_config(self.config, multimodal=True)
         processor = build_processor(self._mm_config if multimodal else self.proc_config, postprocess=_postprocess)

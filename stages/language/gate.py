@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from dataforge.stage import BatchResult
 from dataforge.stages.extract.html import sniff_binary
 from dataforge.stages.language.langid import PREFIX, LanguageId, LanguageIdParams
 
@@ -27,6 +28,9 @@ class LanguageGateParams(LanguageIdParams):
     max_chars: int = Field(4000, ge=0, description="predict on the first N characters of the visible text")
     top_k: int = Field(5, ge=1, le=176, description="labels read per page; kept languages outside them score 0")
     html_field: str = Field("html", description="column holding the raw page (binary or string)")
+    keep_rejected_html: bool = Field(
+        False, description="keep the raw page in the rejects (off: a dropped row keeps its id, url and metadata; "
+                           "the gate drops most of a multilingual crawl, which would otherwise be copied into the run)")
 
 
 class LanguageGate(LanguageId):
@@ -62,6 +66,14 @@ class LanguageGate(LanguageId):
             raise StageError(f"{self.name}: resiliparse is missing ({exc}); `pip install 'dataforge[web]'` "
                              "or remove the gate (html_extract_v1 then extracts every page)") from None
         super().setup()
+
+    def process(self, batch: pa.Table) -> BatchResult:
+        """As a filter, with the raw page left out of the rejects unless ``keep_rejected_html``."""
+        res = super().process(batch)
+        p: LanguageGateParams = self.params  # type: ignore[assignment]
+        if res.dropped is not None and not p.keep_rejected_html and p.html_field in res.dropped.column_names:
+            res.dropped = res.dropped.drop_columns([p.html_field])
+        return res
 
     def annotate(self, batch: pa.Table) -> pa.Table:
         """The gate adds no columns."""

@@ -166,17 +166,23 @@ class TestOnRay:
         pids = log.read_text().split()
         assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)  # one set-up per actor, not per shard
 
-    def test_worker_killed_midway_is_retried(self, tmp_path: Path, ray_local: Any) -> None:
+    @pytest.mark.parametrize("pool", ["tasks", "actors"])
+    def test_worker_killed_midway_is_retried(self, tmp_path: Path, ray_local: Any, pool: str) -> None:
+        """SIGKILL of the worker running a shard: the task is retried, or the actor replaced and the shard rerun."""
         data = corpus(tmp_path, 300)
         marker = tmp_path / "crashed"
         stages = [{"stage": "crash_once_v1", "params": {"doc_id": "d00150", "marker": str(marker)}},
                   {"stage": "length_filter_v1", "params": {"min_words": 20}}]
+        if pool == "actors":  # a stateful stage in the segment puts its shards on the actor pool
+            stages.insert(0, {"stage": "setup_log_v1", "params": {"log": str(tmp_path / "setups.log")}})
         res = run(make_plan(pipeline(data, tmp_path / "out", stages=stages), tmp_path / "run"), RayExecutor())
         assert marker.exists(), "the worker was never killed"
         ref = run(make_plan(pipeline(data, tmp_path / "ref-out", stages=[{"stage": "length_filter_v1", "params": {"min_words": 20}}]),
                             tmp_path / "ref-run"), LocalExecutor())
         assert res.summary["totals"]["kept"] == ref.summary["totals"]["kept"]
         assert digest(tmp_path / "out") == digest(tmp_path / "ref-out")
+        if pool == "actors":  # the killed actor was replaced by a new one that set its stages up again
+            assert len(set((tmp_path / "setups.log").read_text().split())) >= 2
 
 
 def test_driver_killed_resumes_from_completed_shards(tmp_path: Path) -> None:

@@ -64,6 +64,9 @@ def test_drops_clear_other_languages_and_passes_the_rest_unchanged() -> None:
     assert set(kept) == set(pages) - {"de", "zh"}
     assert all(kept[k] == pages[k] for k in kept)
     assert res.kept.num_rows + res.dropped.num_rows == len(pages)
+    assert "html" not in res.dropped.column_names and res.dropped.column("url").to_pylist()[0].endswith("/de")
+    assert LanguageGate({"keep": ["en"], "keep_rejected_html": True})(b).dropped.column("html").to_pylist() == [
+        pages["de"], pages["zh"]]
 
 
 def test_several_kept_languages_add_up_and_threshold_is_configurable() -> None:
