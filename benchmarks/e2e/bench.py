@@ -116,17 +116,24 @@ def svg_plot(points: dict[str, list[tuple[float, float, float]]], path: Path) ->
     """A small two-panel SVG (wall seconds and peak MiB against input GB), one line per engine."""
     colors = {"dataforge": "#1f77b4", "dataforge-nogate": "#2ca02c", "datatrove": "#d62728"}
     w, h, pad = 320, 220, 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w + 20}" height="{h + 30}" font-family="sans-serif" font-size="11">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w + 20}" height="{h + 36}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{2 * w + 20}" height="{h + 36}" fill="white"/>']
     for panel, (idx, label) in enumerate(((1, "wall time (s)"), (2, "peak memory, PSS (MiB)"))):
         x0 = panel * (w + 20)
         xs = [p[0] for pts in points.values() for p in pts] or [1]
         ys = [p[idx] for pts in points.values() for p in pts] or [1]
         xmax, ymax = max(xs) or 1, max(ys) * 1.1 or 1
         parts.append(f'<text x="{x0 + w / 2}" y="14" text-anchor="middle">{label} vs input (GB of HTML)</text>')
+        parts.append(f'<text x="{x0 + w / 2}" y="{h + 28}" text-anchor="middle">GB</text>')
         parts.append(f'<line x1="{x0 + pad}" y1="{h}" x2="{x0 + w - 10}" y2="{h}" stroke="black"/>')
         parts.append(f'<line x1="{x0 + pad}" y1="{h}" x2="{x0 + pad}" y2="24" stroke="black"/>')
-        parts.append(f'<text x="{x0 + pad - 4}" y="30" text-anchor="end">{ymax:.0f}</text>')
-        parts.append(f'<text x="{x0 + w - 10}" y="{h + 14}" text-anchor="end">{xmax:g}</text>')
+        for frac in (0.0, 0.5, 1.0):  # y ticks
+            y = h - frac * (h - 30)
+            parts.append(f'<text x="{x0 + pad - 4}" y="{y + 4:.1f}" text-anchor="end">{frac * ymax:.0f}</text>')
+            parts.append(f'<line x1="{x0 + pad}" y1="{y:.1f}" x2="{x0 + w - 10}" y2="{y:.1f}" stroke="#ddd"/>')
+        for xv in sorted(set(xs)):  # one x tick per measured input size
+            x = x0 + pad + (xv / xmax) * (w - pad - 10)
+            parts.append(f'<text x="{x:.1f}" y="{h + 14}" text-anchor="middle">{xv:g}</text>')
         for k, (engine, pts) in enumerate(points.items()):
             coords = " ".join(f"{x0 + pad + (p[0] / xmax) * (w - pad - 10):.1f},{h - (p[idx] / ymax) * (h - 30):.1f}"
                               for p in sorted(pts))
@@ -184,6 +191,11 @@ def main() -> None:
             lines += [f"| {k} | {v.get('wall_s', 0):.2f} | {v['task_s']:.2f} |" if "task_s" in v else
                       f"| {k} | {v['wall_s']:.2f} | |" for k, v in r["stages"].items()]
             stage_tables.append("\n".join(lines))
+        if "dataforge" in res and "datatrove" in res:
+            from agreement import report
+
+            stage_tables.append(f"\n**Stage by stage, {gb:g} GB** (documents each step lets through)\n\n"
+                                + report(args.work / f"s{gb:g}"))
         (args.work / "results.json").write_text(json.dumps(rows, indent=1))
     head = f"{'GB':>6} {'engine':<10} {'wall s':>9} {'PSS MiB':>9} {'kept':>7} {'pages':>7} {'URL J':>7} {'page J':>7}"
     print(head)
