@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from llm_helpers import FakeBackend, tiny_causal_lm, with_backend  # noqa: F401 - tiny_causal_lm is a fixture
+from llm_helpers import ChatServer, FakeBackend, tiny_causal_lm, with_backend  # noqa: F401 - tiny_causal_lm is a fixture
 
 from dataforge.inference.base import Completion
 from dataforge.stages.synth.llm_annotate import LlmAnnotate, load_template, parse_score
@@ -198,40 +198,10 @@ def test_spearman() -> None:
 
 
 # -- the shipped pipeline end to end: real HTTP backend against a local OpenAI-style grader ---------------
-class _Grader:
-    """A tiny OpenAI-compatible /chat/completions server that grades by vocabulary (deterministic)."""
-
-    def __enter__(self) -> "_Grader":
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                grade = 4 if "photosynthesis" in prompt else 1
-                out = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content":
-                                  f"Reasoning.\nEducational score: {grade}"}, "finish_reason": "stop"}],
-                                  "usage": {"prompt_tokens": 10, "completion_tokens": 5}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def _grade(messages: list[dict]) -> str:
+    """Grades by vocabulary (deterministic): pages about photosynthesis are educational."""
+    grade = 4 if "photosynthesis" in messages[-1]["content"] else 1
+    return f"Reasoning.\nEducational score: {grade}"
 
 
 def test_llm_quality_pipeline_end_to_end(tmp_path: Path) -> None:
@@ -245,7 +215,7 @@ def test_llm_quality_pipeline_end_to_end(tmp_path: Path) -> None:
     with open(data, "w") as fh:
         for i, text in zip(t.column("id").to_pylist(), t.column("text").to_pylist()):
             fh.write(json.dumps({"id": i, "text": text}) + "\n")
-    with _Grader() as grader:
+    with ChatServer(_grade) as grader:
         rc = main(["run", str(REPO / "pipelines" / "llm-quality.yaml"), "--set", f"DATA={data}",
                    "--set", f"OUT={tmp_path / 'out'}", "--set", f"LLM_URL={grader.url}", "--set", "LLM_MODEL=grader",
                    "--set", "FRACTION=0.5", "--run-dir", str(tmp_path / "run"), "--local"])
