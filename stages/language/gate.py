@@ -55,6 +55,7 @@ class LanguageGate(LanguageId):
     name = "language_gate_v1"
     Params = LanguageGateParams
     batch_size = 512
+    example = {"keep": ["en"]}
 
     def setup(self) -> None:
         """Load lid.176 (as language_id_v1) and check that resiliparse is importable."""
