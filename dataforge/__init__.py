@@ -1,4 +1,4 @@
-"""dataforge: a deterministic, accounted pre-training data engine on Ray Data.
+"""dataforge: a deterministic, accounted pre-training data engine on Ray.
 
 Importing this package is cheap: Ray, models and tokenizers load only when a run needs them.
 """
