@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 WorkFn = Callable[[dict[str, Any]], dict[str, Any]]
 #: How many times a shard runs again on a fresh actor after its actor was lost (process or node death).
 ACTOR_RETRIES = 3
+#: How long a pool with no shard running waits for an actor to be placed before it gives up with the reason.
+ACTOR_START_TIMEOUT_S = float(os.environ.get("DATAFORGE_ACTOR_START_TIMEOUT_S", "900"))
 log = logging.getLogger(__name__)
 
 
@@ -127,11 +129,23 @@ class RayExecutor:
 
         return int(ray.cluster_resources().get("CPU", 1))
 
+    def _fits(self, sched: Scheduling) -> int:
+        """How many workers of this scheduling the cluster holds at once (CPUs, GPUs and memory)."""
+        import ray
+
+        res = ray.cluster_resources()
+        n = int(res.get("CPU", 1) // max(sched.cpus, 1e-9))
+        if sched.gpus:
+            n = min(n, int(res.get("GPU", 0) // sched.gpus))
+        if sched.memory_gb:
+            n = min(n, int(res.get("memory", 0) // (sched.memory_gb * 1024**3)))
+        return max(1, n)
+
     def map(self, fn: WorkFn, items: list[dict[str, Any]], sched: Scheduling) -> Iterator[dict[str, Any]]:
         """Yield fn(item) for each item as it completes (any order)."""
         if not items:
             return
-        size = max(1, min(len(items), sched.workers or max(1, int(self.cluster_cpus() // max(sched.cpus, 1e-9)))))
+        size = max(1, min(len(items), sched.workers or self._fits(sched)))
         if not sched.actors:
             yield from self._tasks(fn, items, sched, size)
             return
@@ -141,7 +155,10 @@ class RayExecutor:
         """At most ``size`` plain Ray tasks in flight; results as they complete. Failed workers are retried."""
         import ray
 
-        remote = ray.remote(num_cpus=sched.cpus, num_gpus=sched.gpus or 0, max_retries=3)(_run_one)
+        opts: dict[str, Any] = {"num_cpus": sched.cpus, "num_gpus": sched.gpus or 0, "max_retries": 3}
+        if sched.memory_gb:
+            opts["memory"] = int(sched.memory_gb * 1024**3)
+        remote = ray.remote(**opts)(_run_one)
         fn_ref = ray.put(fn)
         pending: list[Any] = []
         nxt = 0
@@ -154,15 +171,17 @@ class RayExecutor:
                 yield ray.get(ref)
 
     def _actors(self, fn: WorkFn, items: list[dict[str, Any]], sched: Scheduling, size: int) -> Iterator[dict[str, Any]]:
-        """A pool of ``size`` Ray actors, one shard each at a time; results as they complete.
+        """A pool of at most ``size`` Ray actors, one shard each at a time; results as they complete.
 
         Each actor sets its stages up once (models, vocabularies) and keeps them for every shard
-        it takes. One shard per actor at a time: a shard is seconds to minutes of work, so
-        queueing more on one actor would only leave the others idle at the tail. When an actor
-        is lost with its worker process or node, its shard goes back to the queue for the
-        surviving actors (up to ``ACTOR_RETRIES`` times per shard; shard work is idempotent, so
-        a retry writes the same files) and a replacement actor is requested; it joins the pool
-        once Ray has placed it, so a cluster left without room finishes on the survivors.
+        it takes. A shard goes only to an actor that is placed and constructed, so actors the
+        cluster has no room for (more than its GPUs or memory allow) never hold work back; one
+        shard per actor at a time, since a shard is seconds to minutes of work and queueing more
+        on one actor would only leave the others idle at the tail. When an actor is lost with its
+        worker process or node, its shard goes back to the queue for the other actors (up to
+        ``ACTOR_RETRIES`` times per shard; shard work is idempotent, so a retry writes the same
+        files) and a replacement is requested. With no actor running and none placed within
+        ``ACTOR_START_TIMEOUT_S``, the run stops with the reason instead of waiting forever.
         """
         import collections
 
@@ -174,37 +193,57 @@ class RayExecutor:
             opts["num_gpus"] = sched.gpus
         if sched.memory_gb:
             opts["memory"] = int(sched.memory_gb * 1024**3)
-        fn_ref = ray.put(fn)
-        cls = ray.remote(**opts)(_ShardWorker)
-        pool = [cls.remote(fn_ref) for _ in range(size)]
-        idle = collections.deque(range(size))
+        pool: list[Any] = [None] * size
+        idle: collections.deque[int] = collections.deque()
         todo = collections.deque(range(len(items)))
         tries = [0] * len(items)
         pending: dict[Any, tuple[int, int]] = {}  # work ref -> (actor slot, item index)
-        starting: dict[Any, int] = {}  # readiness ref of a replacement actor -> its slot
-        replaced = 0
+        starting: dict[Any, int] = {}  # readiness ref of an actor being placed -> its slot
+        starts = 0
+        last_error: BaseException | None = None
         try:
+            fn_ref = ray.put(fn)
+            cls = ray.remote(**opts)(_ShardWorker)
+
+            def start(slot: int) -> None:
+                nonlocal starts
+                starts += 1
+                pool[slot] = cls.remote(fn_ref)
+                starting[pool[slot].ready.remote()] = slot
+
+            for slot in range(size):
+                start(slot)
             while todo or pending:
                 while todo and idle:
                     a, i = idle.popleft(), todo.popleft()
                     pending[pool[a].run.remote(items[i])] = (a, i)
-                waiting = list(pending) + list(starting)
-                if not waiting:
-                    raise RuntimeError("every worker actor was lost and none could be replaced")
-                done, _ = ray.wait(waiting, num_returns=1)
+                if not pending and not starting:
+                    raise RuntimeError(f"every worker actor was lost and none could be started ({opts})") from last_error
+                # with no shard running, only actors being placed remain: do not wait for them forever
+                timeout = None if pending else ACTOR_START_TIMEOUT_S
+                done, _ = ray.wait(list(pending) + list(starting), num_returns=1, timeout=timeout)
+                if not done:
+                    raise RuntimeError(
+                        f"no worker actor could be placed in {ACTOR_START_TIMEOUT_S:.0f} s (each asks for {opts}); "
+                        "the cluster has no node with room for one: add nodes or lower the stage's resources"
+                    ) from last_error
                 for ref in done:
-                    if ref in starting:  # a replacement is placed and set up, or failed to start
+                    if ref in starting:  # an actor is placed and set up, or failed to start
                         a = starting.pop(ref)
                         try:
                             ray.get(ref)
                             idle.append(a)
-                        except RayActorError:
-                            pass  # the slot stays empty; the others carry on
+                        except RayActorError as exc:
+                            last_error = exc
+                            log.warning("a worker actor failed to start: %s", exc)
+                            ray.kill(pool[a], no_restart=True)
+                            pool[a] = None
                         continue
                     a, i = pending.pop(ref)
                     try:
                         result = ray.get(ref)
                     except RayActorError as exc:  # the actor's process or node is gone
+                        last_error = exc
                         tries[i] += 1
                         if tries[i] > ACTOR_RETRIES:
                             raise
@@ -212,16 +251,16 @@ class RayExecutor:
                                     i, type(exc).__name__, tries[i], ACTOR_RETRIES)
                         ray.kill(pool[a], no_restart=True)
                         todo.appendleft(i)
-                        if replaced < size * ACTOR_RETRIES:
-                            replaced += 1
-                            pool[a] = cls.remote(fn_ref)
-                            starting[pool[a].ready.remote()] = a
+                        pool[a] = None
+                        if starts < size * (1 + ACTOR_RETRIES):
+                            start(a)
                         continue
                     idle.append(a)
                     yield result
         finally:
             for actor in pool:
-                ray.kill(actor, no_restart=True)
+                if actor is not None:
+                    ray.kill(actor, no_restart=True)
 
     def shutdown(self) -> None:
         """Stop the embedded Ray this executor started."""

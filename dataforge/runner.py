@@ -19,6 +19,7 @@ last stage that did apply to them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -484,8 +485,10 @@ def _run(plan: Plan, executor: Any, progress: Any = None) -> RunResult:
             label = " → ".join(ps.name for ps in group)
             task = progress.start(label, len(plan.units), len(plan.units) - len(todo))
             job = _Job(plan, "segment", first, last)
-            for stats in executor.map(job, [{"unit": u.index} for u in todo], sched):
-                progress.advance(task, sum(s.get("rows_in", 0) for s in stats.values() if s) and 1)
+            # closing(): an error here releases the executor's workers (actors) at once, not at garbage collection
+            with contextlib.closing(executor.map(job, [{"unit": u.index} for u in todo], sched)) as results:
+                for stats in results:
+                    progress.advance(task, sum(s.get("rows_in", 0) for s in stats.values() if s) and 1)
             for i in range(max(first, 0), last + 1):
                 executed[i] = len(todo)
             progress.finish(task)
@@ -526,8 +529,10 @@ def _run_dataset_stage(plan: Plan, executor: Any, index: int, progress: Any) -> 
         stage.run_dataset(DatasetContext(plan, index, executor, progress))
         atomic_write_json(marker, {"fingerprint": ps.fingerprint})
     task = progress.start(f"{ps.name}: apply", len(plan.units), len(plan.units) - len(todo))
-    for _ in executor.map(_Job(plan, "apply", index), [{"unit": u.index} for u in todo], Scheduling(cpus=1, workers=ps.sched.workers)):
-        progress.advance(task)
+    items = [{"unit": u.index} for u in todo]
+    with contextlib.closing(executor.map(_Job(plan, "apply", index), items, Scheduling(cpus=1, workers=ps.sched.workers))) as results:
+        for _ in results:
+            progress.advance(task)
     progress.finish(task)
     return len(todo)
 

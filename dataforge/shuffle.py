@@ -10,6 +10,8 @@ rows keep their order within a file.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -141,9 +143,10 @@ class DatasetContext:
     def _run(self, label: str, job: Any, items: list[dict[str, Any]], sched: Any) -> list[dict[str, Any]]:
         task = self.progress.start(label, len(items))
         out = []
-        for res in self.executor.map(job, items, sched):
-            out.append(res)
-            self.progress.advance(task)
+        with contextlib.closing(self.executor.map(job, items, sched)) as results:
+            for res in results:
+                out.append(res)
+                self.progress.advance(task)
         self.progress.finish(task)
         return sorted(out, key=lambda r: (r.get("unit", -1), r.get("partition", -1)))
 

@@ -25,6 +25,8 @@ def _instance(name: str):
 #: How to make a column that some stages require from an earlier stage (``Stage.requires``).
 REQUIRED_COLUMNS = {
     "tokens": lambda n: pa.array([[1, 2, 3 + i] for i in range(n)], pa.list_(pa.uint32())),
+    "html": lambda n: pa.array([f"<html><body><p>{make_text(i)}</p></body></html>".encode() for i in range(n)],
+                               pa.binary()),
 }
 
 

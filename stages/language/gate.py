@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from dataforge.stage import BatchResult
+from dataforge.stage import BatchResult, StageError
 from dataforge.stages.extract.html import sniff_binary
 from dataforge.stages.language.langid import PREFIX, LanguageId, LanguageIdParams
 
@@ -25,7 +25,7 @@ class LanguageGateParams(LanguageIdParams):
                     "(conservative: language_id_v1 still applies its own threshold after extraction)")
     min_chars: int = Field(
         200, ge=0, description="pages with less visible text than this pass the gate undecided")
-    max_chars: int = Field(4000, ge=0, description="predict on the first N characters of the visible text")
+    max_chars: int = Field(4000, gt=0, description="predict on the first N characters of the visible text")
     top_k: int = Field(5, ge=1, le=176, description="labels read per page; kept languages outside them score 0")
     html_field: str = Field("html", description="column holding the raw page (binary or string)")
     keep_rejected_html: bool = Field(
@@ -56,14 +56,13 @@ class LanguageGate(LanguageId):
     Params = LanguageGateParams
     batch_size = 512
     example = {"keep": ["en"]}
+    requires = ("html",)  # with the default html_field: the raw page a WARC/HTML reader writes
 
     def setup(self) -> None:
         """Load lid.176 (as language_id_v1) and check that resiliparse is importable."""
         try:
             from resiliparse.extract.html2text import extract_plain_text  # noqa: F401
         except ImportError as exc:
-            from dataforge.stage import StageError
-
             raise StageError(f"{self.name}: resiliparse is missing ({exc}); `pip install 'dataforge[web]'` "
                              "or remove the gate (html_extract_v1 then extracts every page)") from None
         super().setup()
@@ -101,8 +100,12 @@ class LanguageGate(LanguageId):
         n = batch.num_rows
         reason: list[str | None] = [None] * n
         detail: list[str | None] = [None] * n
-        if n == 0 or p.html_field not in batch.column_names:
+        if n == 0:
             return pa.array(reason, pa.string()), pa.array(detail, pa.string())
+        if p.html_field not in batch.column_names:
+            raise StageError(f"{self.name}: the rows have no column {p.html_field!r} (they have "
+                             f"{', '.join(batch.column_names)}); put the gate right after a WARC/HTML reader, "
+                             "before html_extract_v1, or set params.html_field")
         col = batch.column(p.html_field)
         pages = col.to_pylist()
         keep = set(getattr(self, "_keep", None) or self._expand(p.keep))
@@ -115,7 +118,7 @@ class LanguageGate(LanguageId):
             if text is None:
                 continue
             text = " ".join(text[: p.max_chars * 2].split())[: p.max_chars]
-            if len(text) < p.min_chars or sum(map(str.isalpha, text)) < p.min_chars // 2:
+            if not text or len(text) < p.min_chars or sum(map(str.isalpha, text)) < p.min_chars // 2:
                 continue  # too little text, or not text at all: the extractor decides
             idx.append(i)
             texts.append(text)

@@ -166,6 +166,31 @@ class TestOnRay:
         pids = log.read_text().split()
         assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)  # one set-up per actor, not per shard
 
+    def test_an_actor_no_node_can_hold_stops_the_run_with_the_reason(self, tmp_path: Path, ray_local: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        """A stateful stage asking for more memory than the cluster has: a clear error, not an endless wait."""
+        from dataforge import executor as executor_mod
+
+        monkeypatch.setattr(executor_mod, "ACTOR_START_TIMEOUT_S", 3.0)
+        data = corpus(tmp_path, 100)
+        stages = [{"stage": "setup_log_v1", "params": {"log": str(tmp_path / "setups.log")},
+                   "resources": {"memory_gb": 100_000}}]
+        p = pipeline(data, tmp_path / "out", stages=stages)
+        with pytest.raises(RuntimeError, match="no worker actor could be placed in 3 s.*memory"):
+            run(make_plan(p, tmp_path / "run"), RayExecutor())
+        assert not (tmp_path / "run" / "summary.json").exists()
+
+    def test_more_workers_than_the_cluster_holds_do_not_hold_shards_back(self, tmp_path: Path, ray_local: Any) -> None:
+        """workers: 5 on 2 CPUs: three actors are never placed; shards go only to the placed ones and the run ends."""
+        data = corpus(tmp_path, 600)
+        log = tmp_path / "setups.log"
+        p = pipeline(data, tmp_path / "out", stages=[{"stage": "setup_log_v1", "params": {"log": str(log)}}])
+        res = run(make_plan(p.model_copy(update={"workers": 5}), tmp_path / "run"), RayExecutor())
+        assert res.summary["totals"]["balanced"] and res.summary["shards"] >= 6
+        assert len(log.read_text().split()) <= 2  # only two actors ever ran
+        ref = run(make_plan(pipeline(data, tmp_path / "ref-out", stages=[]), tmp_path / "ref-run"), LocalExecutor())
+        assert digest(tmp_path / "out") == digest(tmp_path / "ref-out") and ref.summary["totals"]["balanced"]
+
     @pytest.mark.parametrize("pool", ["tasks", "actors"])
     def test_worker_killed_midway_is_retried(self, tmp_path: Path, ray_local: Any, pool: str) -> None:
         """SIGKILL of the worker running a shard: the task is retried, or the actor replaced and the shard rerun."""

@@ -88,9 +88,14 @@ def test_bad_params_fail_at_validation() -> None:
 def test_empty_batch_and_missing_column() -> None:
     empty = batch({})
     assert LanguageGate({"keep": ["en"]})(empty).kept.num_rows == 0
-    no_html = pa.table({"id": ["a"], "text": [EN]})
-    res = LanguageGate({"keep": ["en"]})(no_html)
-    assert res.kept.num_rows == 1 and res.dropped is None
+    assert LanguageGate({"keep": ["en"]})(pa.table({"id": pa.array([], pa.string())})).kept.num_rows == 0
+    # a typo must not silently turn the gate off: rows without the column stop the run (the engine's rule for a
+    # stage failing on every row of a batch)
+    no_html = pa.table({"id": [f"a{i}" for i in range(20)], "text": [EN] * 20})
+    with pytest.raises(StageError, match="no column 'html'.*before html_extract_v1"):
+        LanguageGate({"keep": ["en"]})(no_html)
+    with pytest.raises(ValidationError, match="max_chars"):
+        LanguageGate({"keep": ["en"], "max_chars": 0})
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/html_eval is not present")
