@@ -82,7 +82,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, interval: fl
     peak = peak_pss = peak_uss = 0
     per_role: dict[str, dict[str, float]] = {}
     timeline: list[tuple[float, float, float, float, dict[str, float]]] = []
-    cpu_seen: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds when last sampled)
+    cpu_seen: dict[tuple[int, float], tuple[str, float]] = {}  # (pid, start time) -> (role, CPU s when last sampled)
     stop = threading.Event()
 
     def sample() -> None:
@@ -118,10 +118,11 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, interval: fl
                         rss = p.memory_info().rss
                     total += rss
                     ct = p.cpu_times()
-                    prev = cpu_seen.get(p.pid)
+                    key = (p.pid, p.create_time())  # a reused pid is another process
+                    prev = cpu_seen.get(key)
                     # a Ray worker's title changes with its task; the role of its first busy sample stays
                     role_now = prev[0] if prev and prev[0] != "ray::IDLE" else role_of(p, proc.pid)
-                    cpu_seen[p.pid] = (role_now, ct.user + ct.system)
+                    cpu_seen[key] = (role_now, ct.user + ct.system)
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     pass
             peak = max(peak, total)

@@ -23,9 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+from benchmarks.memwatch import run_measured  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".bench" / "dedup_scale"
@@ -76,44 +74,6 @@ def make_corpus(n: int) -> Path:
     return path
 
 
-def run_tree(cmd: list[str], interval: float = 0.2) -> dict[str, float | int | str]:
-    """Run cmd; wall seconds, peak RSS (MiB) and CPU seconds of its whole process tree, exit code and output tail."""
-    import psutil
-
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    peak, cpu = 0, {}
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not stop.is_set():
-            total = 0
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            for p in procs:
-                try:
-                    with p.oneshot():
-                        total += p.memory_info().rss
-                        t = p.cpu_times()
-                        cpu[(p.pid, p.create_time())] = t.user + t.system
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            peak = max(peak, total)
-            stop.wait(interval)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, _ = proc.communicate()
-    stop.set()
-    th.join()
-    return {"wall": time.perf_counter() - t0, "peak_mib": peak / 2**20, "cpu": sum(cpu.values()),
-            "rc": proc.returncode, "out": out.decode(errors="replace")[-3000:]}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 1_000_000])
@@ -140,9 +100,9 @@ def main() -> None:
             run_dir = WORK / f"run-{tag}"
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.rmtree(WORK / f"out-{tag}", ignore_errors=True)
-            m = run_tree([sys.executable, "-m", "dataforge", "run", str(pipeline), "--run-dir", str(run_dir),
-                          "--quiet", "--num-cpus", str(args.workers)])
-            assert m["rc"] == 0, m["out"]
+            m = run_measured([sys.executable, "-m", "dataforge", "run", str(pipeline), "--run-dir", str(run_dir),
+                              "--quiet", "--num-cpus", str(args.workers)], interval=0.2)
+            assert m.returncode == 0, m.output[-3000:]
             s = json.loads((run_dir / "summary.json").read_text())
             stage_s = {st["stage"]: st["seconds"] for st in s["stages"]}
             rj = next(iter(sorted((run_dir / "stages").glob("*-minhash_dedup_v1/rounds.json"))), None)
@@ -150,8 +110,8 @@ def main() -> None:
             rounds[tag] = r
             cc = [x for x in r["rounds"] if x["method"].endswith("_star")]
             rows.append({"docs": n, "verify": verify, "mb": round(corpus.stat().st_size / 1e6), "shards": s["shards"],
-                         "partitions": r["partitions"], "wall_s": round(m["wall"], 1), "in_run_s": s["wall_seconds"],
-                         "tree_cpu_s": round(m["cpu"], 1), "peak_mib": round(m["peak_mib"]),
+                         "partitions": r["partitions"], "wall_s": round(m.seconds, 1), "in_run_s": s["wall_seconds"],
+                         "tree_cpu_s": round(sum(m.cpu_by_role.values()), 1), "peak_mib": round(m.peak_mib),
                          "removed": s["dropped"].get("minhash_dedup_v1.near_duplicate", 0),
                          "read_s": stage_s.get("read"), "signature_s": stage_s.get("minhash_v1"),
                          "dedup_s": stage_s.get("minhash_dedup_v1"), "cc_rounds": len(cc),
