@@ -43,10 +43,6 @@ class LocalExecutor:
         for item in items:
             yield fn(item)
 
-    def cluster_cpus(self) -> int:
-        """CPUs available to the run."""
-        return os.cpu_count() or 1
-
     def shutdown(self) -> None:
         """Nothing to release."""
 
@@ -122,12 +118,6 @@ class RayExecutor:
             self._owns = not address
         else:
             self._owns = False
-
-    def cluster_cpus(self) -> int:
-        """CPUs in the cluster."""
-        import ray
-
-        return int(ray.cluster_resources().get("CPU", 1))
 
     def _fits(self, sched: Scheduling) -> int:
         """How many workers of this scheduling the cluster holds at once (CPUs, GPUs and memory)."""

@@ -138,7 +138,7 @@ class HtmlExtract(Transform):
             return self._all_missing(batch)
         if n == 0:
             return self._finish(batch, None, [], [], [], [], [], pa.array([], pa.string()))
-        html = _as_binary(batch.column(p.html_field))
+        html = as_binary(batch.column(p.html_field))
         sizes = pc.binary_length(html)
         pre = pc.if_else(pc.is_null(sizes), "missing_html", pc.if_else(
             pc.equal(sizes, 0), "empty_html", pc.if_else(
@@ -262,7 +262,7 @@ class HtmlExtract(Transform):
         return table.drop_columns([p.html_field])
 
 
-def _as_binary(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+def as_binary(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     """The page column as binary chunks, without copying binary data (strings are taken as their UTF-8 bytes)."""
     chunked = col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
     typ = chunked.type

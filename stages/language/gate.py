@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from dataforge.stage import BatchResult, StageError
-from dataforge.stages.extract.html import sniff_binary
+from dataforge.stages.extract.html import as_binary, page_views, sniff_binary
 from dataforge.stages.language.langid import PREFIX, LanguageId, LanguageIdParams
 
 #: gzip-compressed bodies are left to the extractor (it inflates them with a size bound)
@@ -106,15 +105,13 @@ class LanguageGate(LanguageId):
             raise StageError(f"{self.name}: the rows have no column {p.html_field!r} (they have "
                              f"{', '.join(batch.column_names)}); put the gate right after a WARC/HTML reader, "
                              "before html_extract_v1, or set params.html_field")
-        col = batch.column(p.html_field)
-        pages = col.to_pylist()
         keep = set(getattr(self, "_keep", None) or self._expand(p.keep))
         idx: list[int] = []
         texts: list[str] = []
-        for i, page in enumerate(pages):
+        for i, page in enumerate(page_views(as_binary(batch.column(p.html_field)))):
             if not page:
                 continue
-            text = self.visible_text(page.encode("utf-8", "surrogatepass") if isinstance(page, str) else page)
+            text = self.visible_text(bytes(page))
             if text is None:
                 continue
             text = " ".join(text[: p.max_chars * 2].split())[: p.max_chars]
